@@ -1,0 +1,1 @@
+"""Plain data, progress/cancel, errors and settings. Imports nothing else from ``app``."""

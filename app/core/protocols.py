@@ -1,0 +1,29 @@
+"""What the pipeline needs from models: the real ones live in app.ml, tests pass fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+from app.core.models import Detection, ModelStatus
+
+
+class ImageEncoder(Protocol):
+    model_id: str
+    forward_seconds: float
+
+    def status(self) -> ModelStatus: ...
+
+    def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray: ...
+
+
+class Detector(Protocol):
+    model_id: str
+    forward_seconds: float
+
+    def status(self) -> ModelStatus: ...
+
+    def detect(self, images: Sequence[Image.Image]) -> list[list[Detection]]: ...

@@ -1,0 +1,1 @@
+"""Decoding, thumbnails, perceptual hashes and region geometry. numpy/PIL/cv2 only."""

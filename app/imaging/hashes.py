@@ -1,0 +1,94 @@
+"""Perceptual hashes of the decoded image: pHash (imagehash's definition) of the border-trimmed photo
+and of its mirror and rotations, so the duplicate finder can match edited copies in one lookup.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from scipy.fft import dct
+
+HASH_SIZE = 8
+_DCT_SIZE = HASH_SIZE * 4  # imagehash.phash: highfreq_factor 4
+
+# The dihedral group: the hash of the photo after each transform (mirror = left-right flip first).
+PHASH_KINDS = (
+    "phash",
+    "phash_rot90",
+    "phash_rot180",
+    "phash_rot270",
+    "phash_mirror",
+    "phash_mirror_rot90",
+    "phash_mirror_rot180",
+    "phash_mirror_rot270",
+)
+DHASH_KIND = "dhash"
+
+_BORDER_TOLERANCE = 10  # grey levels; JPEG noise on a flat border stays inside it
+_BORDER_MAX_FRACTION = 0.4
+
+
+def _bits_to_int64(bits: np.ndarray) -> int:
+    """Row-major bits, most significant first (imagehash's hex order), as a signed 64-bit int for SQLite."""
+    value = int(np.packbits(bits.astype(np.uint8).ravel()).view(">u8")[0])
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def trim_box(gray: np.ndarray) -> tuple[int, int, int, int]:
+    """The (x0, y0, x1, y1) of ``gray`` without uniform borders (letterboxing, frames, padding)."""
+    h, w = gray.shape
+    ring = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    colour = float(np.median(ring))
+    off = np.abs(gray.astype(np.int16) - colour) > _BORDER_TOLERANCE
+    # A line is border when almost all of it is the border colour.
+    rows = off.mean(axis=1) > 0.02
+    cols = off.mean(axis=0) > 0.02
+    if not rows.any() or not cols.any():
+        return 0, 0, w, h
+    y0, y1 = int(np.argmax(rows)), h - int(np.argmax(rows[::-1]))
+    x0, x1 = int(np.argmax(cols)), w - int(np.argmax(cols[::-1]))
+    if (y0 + h - y1) > _BORDER_MAX_FRACTION * 2 * h or (x0 + w - x1) > _BORDER_MAX_FRACTION * 2 * w:
+        return 0, 0, w, h
+    return x0, y0, x1, y1
+
+
+def _variants(pixels: np.ndarray) -> np.ndarray:
+    mirrored = pixels[:, ::-1]
+    return np.stack([np.rot90(pixels, k) for k in range(4)] + [np.rot90(mirrored, k) for k in range(4)]).astype(
+        np.float64
+    )
+
+
+def phash_variants(gray_32: np.ndarray) -> dict[str, int]:
+    """pHash of a 32x32 grey image and of its 7 other dihedral transforms, in one batched DCT."""
+    stack = _variants(gray_32)
+    coeffs = dct(dct(stack, axis=1, type=2), axis=2, type=2)[:, :HASH_SIZE, :HASH_SIZE]
+    medians = np.median(coeffs.reshape(8, -1), axis=1)
+    bits = coeffs > medians[:, None, None]
+    return {kind: _bits_to_int64(bits[i]) for i, kind in enumerate(PHASH_KINDS)}
+
+
+def dhash(gray: Image.Image) -> int:
+    """imagehash.dhash of an already greyscale image."""
+    pixels = np.asarray(gray.resize((HASH_SIZE + 1, HASH_SIZE), Image.Resampling.LANCZOS), dtype=np.int16)
+    return _bits_to_int64(pixels[:, 1:] > pixels[:, :-1])
+
+
+def compute_hashes(image: Image.Image) -> tuple[dict[str, int], tuple[int, int, int, int]]:
+    """All hashes of a decoded photo, computed on the border-trimmed image.
+
+    Returns:
+        (hash kind -> signed 64-bit value, trim box in the pixels of ``image``).
+    """
+    gray = image.convert("L")
+    small = gray.copy()
+    small.thumbnail((256, 256), Image.Resampling.BILINEAR)
+    sx0, sy0, sx1, sy1 = trim_box(np.asarray(small))
+    fx, fy = gray.width / small.width, gray.height / small.height
+    box = (round(sx0 * fx), round(sy0 * fy), round(sx1 * fx), round(sy1 * fy))
+    if box != (0, 0, gray.width, gray.height):
+        gray = gray.crop(box)
+    gray_32 = np.asarray(gray.resize((_DCT_SIZE, _DCT_SIZE), Image.Resampling.LANCZOS))
+    hashes = phash_variants(gray_32)
+    hashes[DHASH_KIND] = dhash(gray)
+    return hashes, box

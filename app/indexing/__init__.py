@@ -1,0 +1,1 @@
+"""Scan folders, plan what changed, and run the decode-once pipeline (fast pass, then region pass)."""

@@ -1,0 +1,40 @@
+"""Everything a pass needs, gathered once per run."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from app.core.models import IndexStats
+from app.core.paths import LibraryPaths
+from app.core.protocols import Detector, ImageEncoder
+from app.core.settings import Settings
+from app.storage.repository import PhotoRepository
+from app.storage.vector_store import VectorStore
+
+
+@dataclass(slots=True)
+class IndexContext:
+    paths: LibraryPaths
+    settings: Settings
+    repo: PhotoRepository
+    vectors: VectorStore
+    encoder: ImageEncoder | None  # None: semantic features off (no weights)
+    detector: Detector | None
+    stats: IndexStats = field(default_factory=IndexStats)
+    spool_bytes: int = 0
+    spool_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def clip_model(self) -> str | None:
+        return self.encoder.model_id if self.encoder is not None else None
+
+    @property
+    def regions_key(self) -> str | None:
+        if self.encoder is None:
+            return None
+        det = self.detector.model_id if self.detector is not None else "none"
+        return f"{self.encoder.model_id}|{det}"
+
+    def forward_seconds(self) -> float:
+        return sum(m.forward_seconds for m in (self.encoder, self.detector) if m is not None)

@@ -1,0 +1,241 @@
+"""``Library``: the one facade the CLI and the UI use. It orchestrates; the work lives in the layers below."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from app.core.errors import BadInputError, LibraryBusyError, LibraryError
+from app.core.models import Folder, IndexStats, LibraryStatus, ModelStatus
+from app.core.paths import LibraryPaths, default_library_dir
+from app.core.progress import CancelToken, ProgressCallback, no_progress
+from app.core.protocols import Detector, ImageEncoder
+from app.core.settings import Settings, load_settings, save_settings
+from app.indexing.context import IndexContext
+from app.indexing.indexer import Indexer
+from app.storage.database import open_engine
+from app.storage.repository import PhotoRepository
+from app.storage.vector_store import VectorStore
+from app.storage.writer_lock import WriterLock
+
+log = logging.getLogger(__name__)
+
+_AUTO = object()
+_MODEL_KEYS = ("clip_model", "clip_pretrained", "detector")
+
+
+class Library:
+    """A photo library: its folders, database, vector caches and models.
+
+    Open with :meth:`open`; close with :meth:`close` (or use it as a context manager). The process
+    that opens a library first is its single writer; others can read (status, searches) at the
+    same time but cannot index.
+    """
+
+    def __init__(
+        self,
+        paths: LibraryPaths,
+        settings: Settings,
+        repo: PhotoRepository,
+        lock: WriterLock,
+        encoder: ImageEncoder | object | None = _AUTO,
+        detector: Detector | object | None = _AUTO,
+    ) -> None:
+        self.paths, self.settings, self.repo, self._lock = paths, settings, repo, lock
+        self.vectors = VectorStore(repo, paths.indexes, can_save=lock.held)
+        self._encoder, self._detector = encoder, detector
+        self._statuses: dict[str, ModelStatus] | None = None
+
+    @classmethod
+    def open(
+        cls,
+        root: Path | str | None = None,
+        *,
+        create: bool = False,
+        overrides: Mapping[str, object] | None = None,
+        persist_overrides: bool = False,
+        encoder: ImageEncoder | object | None = _AUTO,
+        detector: Detector | object | None = _AUTO,
+    ) -> Library:
+        """Open the library at ``root`` (default: ``$SHOEBOX_LIBRARY`` or the user-data folder).
+
+        Args:
+            create: make the library if it does not exist yet.
+            overrides: settings for this session (e.g. model flags); ``None`` values are ignored.
+            persist_overrides: also save model choices to the library's settings file.
+            encoder, detector: model objects to use instead of the configured ones (tests inject fakes;
+                ``None`` turns the feature off).
+
+        Raises:
+            LibraryError: no library there (and ``create`` is False), or it cannot be read or is too new.
+        """
+        paths = LibraryPaths(Path(root).expanduser().resolve() if root else default_library_dir())
+        if not paths.db.exists():
+            if not create:
+                raise LibraryError(f"no Shoebox library at {paths.root} (run 'shoebox index FOLDER' to make one)")
+            if paths.root.exists() and not paths.root.is_dir():
+                raise LibraryError(f"library path is not a folder: {paths.root}")
+        try:
+            paths.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LibraryError(f"cannot create library folder {paths.root}: {exc.strerror}") from exc
+        if not os.access(paths.root, os.R_OK | os.X_OK):
+            raise LibraryError(f"cannot read library folder {paths.root}")
+        engine = open_engine(paths.db, create=create)
+        settings = load_settings(paths.settings).with_overrides(**(overrides or {}))
+        lock = WriterLock(paths.writer_lock)
+        lock.acquire()
+        if persist_overrides and lock.held and overrides:
+            saved = load_settings(paths.settings, env={})
+            changed = {k: v for k, v in overrides.items() if k in _MODEL_KEYS and v is not None}
+            if changed or not paths.settings.exists():
+                save_settings(saved.with_overrides(**changed), paths.settings)
+        return cls(paths, settings, PhotoRepository(engine), lock, encoder, detector)
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def is_writer(self) -> bool:
+        return self._lock.held
+
+    # Models
+
+    def _resolve_models(self) -> None:
+        """Build the configured model objects (cheap: nothing is loaded) and note which are usable."""
+        if self._statuses is not None:
+            return
+        s, statuses = self.settings, {}
+        if self._encoder is _AUTO:
+            from app.ml.clip import ClipEncoder
+
+            self._encoder = ClipEncoder(s.clip_model, s.clip_pretrained, self.paths.models, batch_size=s.clip_batch)
+        if self._detector is _AUTO:
+            from app.ml.detector import ObjectDetector
+
+            self._detector = ObjectDetector(
+                s.detector, self.paths.models, s.detector_confidence, s.detector_max_boxes, s.detector_image_size
+            )
+        for name, model in (("clip", self._encoder), ("detector", self._detector)):
+            if model is None:
+                statuses[name] = ModelStatus(name, "", False, message=f"{name} turned off")
+            else:
+                statuses[name] = model.status()  # type: ignore[union-attr]
+                if not statuses[name].available:
+                    log.warning("%s", statuses[name].message)
+        self._statuses = statuses
+
+    @property
+    def encoder(self) -> ImageEncoder | None:
+        """The CLIP image encoder, or None when its weights are missing (semantic features off)."""
+        self._resolve_models()
+        return self._encoder if self._statuses["clip"].available else None  # type: ignore[return-value,index]
+
+    @property
+    def detector(self) -> Detector | None:
+        """The object detector, or None when its weights are missing (tiles only)."""
+        self._resolve_models()
+        return self._detector if self._statuses["detector"].available else None  # type: ignore[return-value,index]
+
+    def model_status(self) -> dict[str, ModelStatus]:
+        """Which models are usable, and for missing weights, the exact file to put where. Loads nothing."""
+        self._resolve_models()
+        return dict(self._statuses)  # type: ignore[arg-type]
+
+    def _context(self) -> IndexContext:
+        return IndexContext(self.paths, self.settings, self.repo, self.vectors, self.encoder, self.detector)
+
+    # Folders and indexing
+
+    def folders(self) -> list[Folder]:
+        return self.repo.folders()
+
+    def add_folder(self, path: Path | str) -> Folder:
+        """Add a photo folder (nested folders merge into the outermost one).
+
+        Raises:
+            BadInputError: the path does not exist or is not a folder.
+        """
+        p = Path(path).expanduser()
+        if not p.exists():
+            raise BadInputError(f"no such folder: {path}")
+        if not p.is_dir():
+            raise BadInputError(f"not a folder: {path}")
+        resolved = p.resolve()
+        existing = self.repo.folders()
+        for f in existing:
+            if resolved == Path(f.path) or resolved.is_relative_to(f.path):
+                return f
+        folder = self.repo.add_folder(str(resolved))
+        for f in existing:
+            if Path(f.path).is_relative_to(resolved):
+                self.repo.absorb_folder(f.id, folder.id)
+        return folder
+
+    def index(
+        self,
+        paths: Sequence[Path | str] | None = None,
+        on_progress: ProgressCallback = no_progress,
+        cancel: CancelToken | None = None,
+        regions: bool = True,
+    ) -> IndexStats:
+        """Add ``paths`` (if given) and bring the index of those folders (default: all) up to date.
+
+        Raises:
+            BadInputError: a path is missing or not a folder (checked before anything changes).
+            LibraryBusyError: another process is the library's writer.
+        """
+        if not self.is_writer:
+            raise LibraryBusyError(f"another Shoebox process is indexing {self.paths.root}; try again when it is done")
+        for p in paths or ():
+            if not Path(p).expanduser().is_dir():
+                raise BadInputError(f"no such folder: {p}" if not Path(p).exists() else f"not a folder: {p}")
+        folders = [self.add_folder(p) for p in paths] if paths else self.repo.folders()
+        folders = list({f.id: f for f in folders}.values())
+        ctx = self._context()
+        for name, status in self.model_status().items():
+            if not status.available:
+                ctx.stats.notes.append(f"{name}: {status.message}")
+        return Indexer(ctx).run(folders, on_progress, cancel or CancelToken(), regions=regions)
+
+    # Reading
+
+    def status(self) -> LibraryStatus:
+        """Counts by state and pass, vector counts, folders and model availability.
+
+        Also loads every vector cache, rebuilding any that is missing or stale from the database.
+        """
+        self.vectors.ensure_all()
+        models = self.model_status()
+        key = self._context().regions_key
+        counts = self.repo.counts(key)
+        vectors = sum(len(i) for i in (self.vectors.get(m) for m in self.repo.embedding_models()) if i)
+        return LibraryStatus(
+            library=str(self.paths.root),
+            photos=counts["photos"],
+            indexed=counts["indexed"],
+            failed=counts["failed"],
+            pending=counts["pending"],
+            regions_done=counts["regions_done"],
+            regions_pending=(counts["indexed"] - counts["regions_done"]) if key else 0,
+            regions=counts["regions"],
+            vectors=vectors,
+            folders=[f.path for f in self.repo.folders()],
+            models=models,
+        )
+
+    def failures(self) -> list[tuple[str, str]]:
+        return self.repo.failures()
+
+    def close(self) -> None:
+        """Save the vector caches (writer only), release the writer lock and the database."""
+        try:
+            self.vectors.save()
+        finally:
+            self._lock.release()
+            self.repo.engine.dispose()

@@ -1,0 +1,1 @@
+"""SQLite (SQLAlchemy) is the source of truth; FAISS files are derived caches rebuilt from it."""
