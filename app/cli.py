@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", parents=[common], help="what the library holds")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("models", parents=[common], help="which models are usable; download missing weights")
+    p.add_argument("--download", action="store_true", help="download missing weights now (needs the network)")
     return parser
 
 
@@ -162,6 +165,23 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models(args: argparse.Namespace) -> int:
+    with Library.open(args.library, create=True, overrides=_overrides(args)) as lib:
+        statuses = lib.download_models() if args.download else lib.model_status()
+    missing = False
+    for name, m in statuses.items():
+        state = ("ready" + (" (random init)" if m.random_init else "")) if m.available else "missing"
+        print(f"{name:<9} {m.model_id or '-'}: {state} - {m.message}")
+        missing |= not m.available
+    if missing and not args.download:
+        print(
+            "semantic search stays off until the weights are there: put the files where it says, or run "
+            "'shoebox models --download' while online",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -171,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    handlers = {"index": _cmd_index, "status": _cmd_status}
+    handlers = {"index": _cmd_index, "status": _cmd_status, "models": _cmd_models}
     try:
         return handlers[args.command](args)
     except ShoeboxError as exc:

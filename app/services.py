@@ -114,20 +114,27 @@ class Library:
         if self._encoder is _AUTO:
             from app.ml.clip import ClipEncoder
 
-            self._encoder = ClipEncoder(s.clip_model, s.clip_pretrained, self.paths.models, batch_size=s.clip_batch)
+            # Indexing embeds images only; the search issue's text encoder loads its own tower when needed.
+            self._encoder = ClipEncoder(
+                s.clip_model, s.clip_pretrained, self.paths.models, batch_size=s.clip_batch, image_only=True
+            )
         if self._detector is _AUTO:
             from app.ml.detector import ObjectDetector
 
+            # Small detector batches: no faster on a CPU, and each image in a batch costs ~20 MB.
             self._detector = ObjectDetector(
-                s.detector, self.paths.models, s.detector_confidence, s.detector_max_boxes, s.detector_image_size
+                s.detector,
+                self.paths.models,
+                s.detector_confidence,
+                s.detector_max_boxes,
+                s.detector_image_size,
+                batch_size=2,
             )
         for name, model in (("clip", self._encoder), ("detector", self._detector)):
             if model is None:
                 statuses[name] = ModelStatus(name, "", False, message=f"{name} turned off")
             else:
                 statuses[name] = model.status()  # type: ignore[union-attr]
-                if not statuses[name].available:
-                    log.warning("%s", statuses[name].message)
         self._statuses = statuses
 
     @property
@@ -146,6 +153,22 @@ class Library:
         """Which models are usable, and for missing weights, the exact file to put where. Loads nothing."""
         self._resolve_models()
         return dict(self._statuses)  # type: ignore[arg-type]
+
+    def download_models(self) -> dict[str, ModelStatus]:
+        """Download missing weights of the configured models (network; progress on stderr).
+
+        Never done behind the user's back: a 600 MB download is something they ask for.
+
+        Raises:
+            ModelUnavailableError: a download failed (offline, unknown tag); the message says what to do.
+        """
+        self._resolve_models()
+        for name in ("clip", "detector"):
+            model = self._encoder if name == "clip" else self._detector
+            if model is not None and not self._statuses[name].available:  # type: ignore[index]
+                model.download()  # type: ignore[union-attr]
+        self._statuses = None
+        return self.model_status()
 
     def _context(self) -> IndexContext:
         return IndexContext(self.paths, self.settings, self.repo, self.vectors, self.encoder, self.detector)
@@ -198,9 +221,12 @@ class Library:
         folders = [self.add_folder(p) for p in paths] if paths else self.repo.folders()
         folders = list({f.id: f for f in folders}.values())
         ctx = self._context()
+        what = {"clip": "semantic search is off", "detector": "object regions are off (tiles only)"}
         for name, status in self.model_status().items():
             if not status.available:
-                ctx.stats.notes.append(f"{name}: {status.message}")
+                ctx.stats.notes.append(
+                    f"{what[name]}: {status.message} (or run 'shoebox models --download' while online)"
+                )
         return Indexer(ctx).run(folders, on_progress, cancel or CancelToken(), regions=regions)
 
     # Reading
