@@ -103,6 +103,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         sys.stderr.write("\nstopping after the current batch (Ctrl+C again to abort)\n")
         cancel.cancel()
 
+    Library.check_folders(args.paths)  # before the library is created or touched
     old = signal.signal(signal.SIGINT, on_signal)
     try:
         with Library.open(args.library, create=True, overrides=_overrides(args), persist_overrides=True) as lib:
@@ -115,14 +116,24 @@ def _cmd_index(args: argparse.Namespace) -> int:
         print(f"failed: {path}: {error}", file=sys.stderr)
     if len(stats.failures) > 20:
         print(f"failed: ... and {len(stats.failures) - 20} more ('shoebox status --json' lists them)", file=sys.stderr)
-    fast = f"{stats.indexed / stats.fast_seconds:.1f} photos/s" if stats.fast_seconds and stats.indexed else "-"
-    reg = f"{stats.regions_done / stats.regions_seconds:.1f} photos/s" if stats.regions_seconds else "-"
+    if not stats.scanned and not args.paths:
+        print("nothing to index: add a folder with 'shoebox index FOLDER'", file=sys.stderr)
     print(
-        f"{'cancelled' if stats.cancelled else 'done'}: {stats.scanned} photos scanned, {stats.indexed} indexed "
-        f"({fast}), {stats.unchanged} unchanged, {stats.moved} moved, {stats.removed} removed, "
-        f"{stats.failed} failed; region pass: {stats.regions_done} photos, {stats.regions_added} regions ({reg})",
+        f"{'cancelled' if stats.cancelled else 'done'}: {stats.scanned} photos scanned ({stats.new} new, "
+        f"{stats.changed} changed, {stats.unchanged} unchanged); {stats.indexed} indexed, {stats.moved} moved, "
+        f"{stats.removed} removed, {stats.failed} failed",
         file=sys.stderr,
     )
+    for name, n, secs, fwd in (
+        ("fast pass", stats.indexed, stats.fast_seconds, stats.fast_forward_seconds),
+        ("region pass", stats.regions_done, stats.regions_seconds, stats.regions_forward_seconds),
+    ):
+        if n and secs:
+            print(
+                f"{name}: {n} photos in {secs:.1f} s ({n / secs:.1f} photos/s), "
+                f"{fwd / secs:.0%} of it in model forwards",
+                file=sys.stderr,
+            )
     if args.json:
         print(json.dumps(asdict(stats), indent=2))
     return 130 if stats.cancelled else 0

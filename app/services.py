@@ -200,6 +200,16 @@ class Library:
                 self.repo.absorb_folder(f.id, folder.id)
         return folder
 
+    @staticmethod
+    def check_folders(paths: Sequence[Path | str]) -> None:
+        """Raise :class:`BadInputError` for the first path that is not an existing folder."""
+        for p in paths:
+            path = Path(p).expanduser()
+            if not path.exists():
+                raise BadInputError(f"no such folder: {p}")
+            if not path.is_dir():
+                raise BadInputError(f"not a folder: {p}")
+
     def index(
         self,
         paths: Sequence[Path | str] | None = None,
@@ -215,9 +225,7 @@ class Library:
         """
         if not self.is_writer:
             raise LibraryBusyError(f"another Shoebox process is indexing {self.paths.root}; try again when it is done")
-        for p in paths or ():
-            if not Path(p).expanduser().is_dir():
-                raise BadInputError(f"no such folder: {p}" if not Path(p).exists() else f"not a folder: {p}")
+        self.check_folders(paths or ())
         folders = [self.add_folder(p) for p in paths] if paths else self.repo.folders()
         folders = list({f.id: f for f in folders}.values())
         ctx = self._context()

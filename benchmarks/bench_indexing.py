@@ -213,22 +213,37 @@ def main() -> int:
         fh.write("\n".join(str(f) for f in files))
     results = {}
     for mode in ("once", "naive"):
-        cmd = [sys.executable, __file__, "--mode", mode, "--files", fh.name, "--clip-model", args.clip_model,
-               "--detector", args.detector]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--mode",
+            mode,
+            "--files",
+            fh.name,
+            "--clip-model",
+            args.clip_model,
+            "--detector",
+            args.detector,
+        ]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
     os.unlink(fh.name)
     once, naive = results["once"], results["naive"]
-    print(json.dumps({
-        "benchmark": "indexing",
-        "set": args.set,
-        "photos": len(files),
-        "models": {"clip": f"{args.clip_model} (random init)", "detector": args.detector},
-        "decode_once": once,
-        "naive_per_stage": naive,
-        "speedup_vs_naive": round(naive["wall_s"] / once["wall_s"], 2),
-        "targets": {"speedup_vs_naive": 2.5, "forward_share": 0.85, "peak_rss_mb": 1536},
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "indexing",
+                "set": args.set,
+                "photos": len(files),
+                "models": {"clip": f"{args.clip_model} (random init)", "detector": args.detector},
+                "decode_once": once,
+                "naive_per_stage": naive,
+                "speedup_vs_naive": round(naive["wall_s"] / once["wall_s"], 2),
+                "targets": {"speedup_vs_naive": 2.5, "forward_share": 0.85, "peak_rss_mb": 1536},
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -16,8 +16,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 
-def make_photo(path: Path, seed: int, size: tuple[int, int] = (640, 480), exif_orientation: int | None = None,
-               quality: int = 90) -> Path:
+def make_photo(
+    path: Path, seed: int, size: tuple[int, int] = (640, 480), exif_orientation: int | None = None, quality: int = 90
+) -> Path:
     """A photo-like picture: smooth gradients plus a few shapes, different for every seed."""
     rng = np.random.default_rng(seed)
     w, h = size
@@ -62,8 +63,9 @@ class FakeEncoder:
 
     def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         self.calls.append(len(images))
-        out = np.stack([np.asarray(im.convert("RGB").resize((4, 4)), np.float32).ravel()[: self.dim] - 127
-                        for im in images])
+        out = np.stack(
+            [np.asarray(im.convert("RGB").resize((4, 4)), np.float32).ravel()[: self.dim] - 127 for im in images]
+        )
         out += 1e-3
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
@@ -82,8 +84,10 @@ class FakeDetector:
 
     def detect(self, images: Sequence[Image.Image]) -> list[list[Detection]]:
         self.calls.append(len(images))
-        return [[Detection((im.width * 0.25, im.height * 0.25, im.width * 0.75, im.height * 0.75), "thing", 0.9)]
-                for im in images]
+        return [
+            [Detection((im.width * 0.25, im.height * 0.25, im.width * 0.75, im.height * 0.75), "thing", 0.9)]
+            for im in images
+        ]
 
 
 @pytest.fixture

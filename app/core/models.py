@@ -79,7 +79,9 @@ class IndexStats:
     model_images: int = 0  # images and crops sent through a model
     fast_seconds: float = 0.0
     regions_seconds: float = 0.0
-    forward_seconds: float = 0.0
+    forward_seconds: float = 0.0  # model forwards only, both passes
+    fast_forward_seconds: float = 0.0
+    regions_forward_seconds: float = 0.0
     cancelled: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)

@@ -11,6 +11,8 @@ import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from app.core.errors import LibraryError
+
 SETTINGS_VERSION = 1
 
 DEFAULT_EXCLUDES = (
@@ -64,7 +66,12 @@ def load_settings(path: Path, env: dict[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     values: dict[str, object] = {}
     if path.exists():
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise LibraryError(f"cannot read settings file {path}: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise LibraryError(f"settings file {path} does not hold a JSON object")
         known = {f.name: f for f in fields(Settings)}
         for key, value in raw.items():
             if key in known and key != "schema_version":

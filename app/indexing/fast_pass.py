@@ -85,12 +85,14 @@ def _prepare(ctx: IndexContext, moves: MoveClaims, item: WorkItem) -> _Prepared:
 
 
 def _spool(ctx: IndexContext, photo_id: int, image: Image.Image) -> None:
+    estimate = image.width * image.height // 4  # a q93 JPEG of a photo is about a quarter byte per pixel
     with ctx.spool_lock:
-        if ctx.spool_bytes > ctx.settings.spool_limit_mb * 1024 * 1024:
+        if ctx.spool_bytes + estimate > ctx.settings.spool_limit_mb * 1024 * 1024:
             return  # over budget: the region pass decodes this one again instead
+        ctx.spool_bytes += estimate  # reserved before writing, so parallel decoders cannot overshoot
     size = write_spool(image, ctx.paths.spool / f"{photo_id}.jpg")
     with ctx.spool_lock:
-        ctx.spool_bytes += size
+        ctx.spool_bytes += size - estimate
 
 
 def run_fast_pass(
@@ -100,7 +102,7 @@ def run_fast_pass(
     stats = ctx.stats
     meter = PhaseMeter("fast", len(items), progress)
     meter.start()
-    t0 = time.perf_counter()
+    t0, f0 = time.perf_counter(), ctx.forward_seconds()
 
     def commit(records: list[FastRecord]) -> None:
         ctx.vectors.apply(ctx.repo.write_fast_batch(records))
@@ -130,6 +132,7 @@ def run_fast_pass(
         pool.shutdown(wait=True, cancel_futures=True)
         writer.close()
         stats.fast_seconds += time.perf_counter() - t0
+        stats.fast_forward_seconds += ctx.forward_seconds() - f0
 
 
 def _embed(ctx: IndexContext, batch: list[_Prepared]) -> list[FastRecord]:

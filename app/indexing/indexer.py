@@ -71,7 +71,7 @@ class Indexer:
         if not cancel.is_cancelled and ctx.regions_key:
             self._clean_spool()
         ctx.vectors.save()
-        stats.forward_seconds = ctx.forward_seconds()
+        stats.forward_seconds = stats.fast_forward_seconds + stats.regions_forward_seconds
         stats.cancelled = cancel.is_cancelled
         return stats
 

@@ -52,7 +52,7 @@ def run_region_pass(
     stats = ctx.stats
     meter = PhaseMeter("regions", len(photos), progress)
     meter.start()
-    t0 = time.perf_counter()
+    t0, f0 = time.perf_counter(), ctx.forward_seconds()
 
     def commit(records: list[RegionPassRecord]) -> None:
         ctx.vectors.apply(ctx.repo.write_region_batch(records))
@@ -83,6 +83,7 @@ def run_region_pass(
         pool.shutdown(wait=True, cancel_futures=True)
         writer.close()
         stats.regions_seconds += time.perf_counter() - t0
+        stats.regions_forward_seconds += ctx.forward_seconds() - f0
 
 
 def _analyse(ctx: IndexContext, batch: list[_Loaded]) -> list[RegionPassRecord]:

@@ -68,8 +68,11 @@ def test_phash_matches_imagehash_for_every_transform(tmp_path):
     t = Image.Transpose
     mirrored = ImageOps.mirror(img)
     transformed = {
-        "phash": img, "phash_rot90": img.transpose(t.ROTATE_90), "phash_rot180": img.transpose(t.ROTATE_180),
-        "phash_rot270": img.transpose(t.ROTATE_270), "phash_mirror": mirrored,
+        "phash": img,
+        "phash_rot90": img.transpose(t.ROTATE_90),
+        "phash_rot180": img.transpose(t.ROTATE_180),
+        "phash_rot270": img.transpose(t.ROTATE_270),
+        "phash_mirror": mirrored,
         "phash_mirror_rot90": mirrored.transpose(t.ROTATE_90),
         "phash_mirror_rot180": mirrored.transpose(t.ROTATE_180),
         "phash_mirror_rot270": mirrored.transpose(t.ROTATE_270),

@@ -235,3 +235,35 @@ def test_timing_is_reported(open_library, photos_dir):
     t = time.perf_counter()
     stats = lib.index([photos_dir])
     assert 0 < stats.fast_seconds + stats.regions_seconds <= time.perf_counter() - t
+
+
+def test_region_pass_decodes_again_only_without_a_spool(open_library, photos_dir):
+    from dataclasses import replace
+
+    lib = open_library()
+    lib.settings = replace(lib.settings, spool_limit_mb=0)
+    stats = lib.index([photos_dir])
+    assert stats.regions_done == 7 and stats.redecoded == 7
+    lib2 = open_library("lib2")
+    stats = lib2.index([photos_dir])
+    assert stats.regions_done == 7 and stats.redecoded == 0
+
+
+def test_region_pass_resumes_after_fast_only_run(open_library, photos_dir, fakes):
+    lib = open_library()
+    stats = lib.index([photos_dir], regions=False)
+    st = lib.status()
+    assert stats.indexed == 7 and (st.regions_done, st.regions_pending) == (0, 7)
+    assert len(list(lib.paths.spool.glob("*.jpg"))) == 7
+    stats = lib.index([photos_dir])
+    assert (stats.indexed, stats.regions_done, stats.redecoded) == (0, 7, 0)
+    assert lib.status().regions_pending == 0 and not list(lib.paths.spool.glob("*.jpg"))
+
+
+def test_corrupt_database_is_a_clear_library_error(tmp_path):
+    from app.core.errors import LibraryError
+
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "shoebox.db").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(LibraryError, match="cannot open library database"):
+        Library.open(tmp_path / "lib")

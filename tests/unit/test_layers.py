@@ -16,8 +16,9 @@ def test_import_linter_contracts_are_kept():
 
 
 def test_ruff_is_clean():
-    out = subprocess.run([str(BIN / "ruff"), "check", "app", "tests", "benchmarks", "dev.py"], cwd=ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [str(BIN / "ruff"), "check", "app", "tests", "benchmarks", "dev.py"], cwd=ROOT, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 

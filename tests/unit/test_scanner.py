@@ -12,10 +12,22 @@ def _photo(pid, path, size=10, mtime=1, state=PhotoState.INDEXED, clip="m"):
 
 
 def test_plan_sorts_files_into_new_changed_redo_missing_unchanged():
-    disk = [DiskFile("/a", 10, 1, 1), DiskFile("/b", 11, 1, 1), DiskFile("/c", 10, 1, 1),
-            DiskFile("/d", 10, 1, 1), DiskFile("/e", 10, 1, 1), DiskFile("/f", 10, 1, 1)]
-    known = [_photo(1, "/a"), _photo(2, "/b"), _photo(3, "/c", state=PhotoState.PENDING),
-             _photo(4, "/d", clip="old"), _photo(5, "/e", state=PhotoState.FAILED, clip=None), _photo(6, "/gone")]
+    disk = [
+        DiskFile("/a", 10, 1, 1),
+        DiskFile("/b", 11, 1, 1),
+        DiskFile("/c", 10, 1, 1),
+        DiskFile("/d", 10, 1, 1),
+        DiskFile("/e", 10, 1, 1),
+        DiskFile("/f", 10, 1, 1),
+    ]
+    known = [
+        _photo(1, "/a"),
+        _photo(2, "/b"),
+        _photo(3, "/c", state=PhotoState.PENDING),
+        _photo(4, "/d", clip="old"),
+        _photo(5, "/e", state=PhotoState.FAILED, clip=None),
+        _photo(6, "/gone"),
+    ]
     plan = plan_changes(disk, known, clip_model="m")
     assert [f.path for f in plan.new] == ["/f"]
     assert [p.path for p, _ in plan.changed] == ["/b"]
