@@ -229,7 +229,7 @@ class Library:
         folders = [self.add_folder(p) for p in paths] if paths else self.repo.folders()
         folders = list({f.id: f for f in folders}.values())
         ctx = self._context()
-        what = {"clip": "semantic search is off", "detector": "object regions are off (tiles only)"}
+        what = {"clip": "semantic search is off", "detector": "object detection is off (regions are tiles only)"}
         for name, status in self.model_status().items():
             if not status.available:
                 ctx.stats.notes.append(
