@@ -219,6 +219,9 @@ class Library:
     ) -> IndexStats:
         """Add ``paths`` (if given) and bring the index of those folders (default: all) up to date.
 
+        ``on_progress`` is called from worker threads (the UI turns it into a queued signal);
+        ``cancel`` stops the run after the batch in flight, keeping everything committed.
+
         Raises:
             BadInputError: a path is missing or not a folder (checked before anything changes).
             LibraryBusyError: another process is the library's writer.

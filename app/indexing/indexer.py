@@ -53,6 +53,8 @@ class Indexer:
         plan = self.scan(folders, progress, cancel)
         stats.scanned, stats.unchanged = plan.scanned, plan.unchanged
         stats.new, stats.changed = len(plan.new), len(plan.changed)
+        if ctx.paths.spool.is_dir():  # left by an interrupted run: counts against the budget
+            ctx.spool_bytes = sum(f.stat().st_size for f in ctx.paths.spool.iterdir() if f.is_file())
         if ctx.clip_model:
             ctx.vectors.get(ctx.clip_model)  # load (or rebuild) now so batches update it incrementally
         items = self._work_items(plan)

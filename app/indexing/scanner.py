@@ -36,10 +36,6 @@ class IndexPlan:
     def scanned(self) -> int:
         return len(self.new) + len(self.changed) + len(self.redo) + self.unchanged
 
-    @property
-    def is_empty(self) -> bool:
-        return not (self.new or self.changed or self.redo or self.missing)
-
 
 def walk_folder(
     root: Path, folder_id: int, excludes: Iterable[str] = (), extra_extensions: frozenset[str] = frozenset()

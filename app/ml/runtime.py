@@ -56,11 +56,6 @@ def restore_threads() -> None:
         torch.set_num_threads(_default_threads)
 
 
-def default_threads() -> int | None:
-    """torch's thread count before any library changed it, or None before :func:`prepare_torch`."""
-    return _default_threads
-
-
 def import_ultralytics() -> ModuleType:
     """Import ultralytics without network checks and without changing the process' thread settings."""
     global _yolo_offline_ours

@@ -35,14 +35,6 @@ class VectorChanges:
             self.removed[model].extend(ids)
 
 
-def to_blob(vector: np.ndarray) -> bytes:
-    return np.asarray(vector, dtype=np.float16).tobytes()
-
-
-def from_blob(blob: bytes) -> np.ndarray:
-    return np.frombuffer(blob, dtype=np.float16)
-
-
 def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -103,13 +95,6 @@ class PhotoRepository:
         with self.engine.connect() as conn:
             row = conn.execute(select(photos).where(photos.c.path == path)).first()
             return _photo(row) if row else None
-
-    def photos_by_ids(self, ids: Sequence[int]) -> list[Photo]:
-        out: list[Photo] = []
-        with self.engine.connect() as conn:
-            for chunk in _chunks(list(ids)):
-                out.extend(_photo(r) for r in conn.execute(select(photos).where(photos.c.id.in_(chunk))))
-        return out
 
     def photos_needing_regions(self, regions_key: str) -> list[Photo]:
         """Indexed photos whose region pass has not run with ``regions_key``."""
