@@ -141,11 +141,11 @@ class ClipEncoder:
                     f"CLIP {self.model_id} could not be loaded from {checkpoint or 'its config'}: {exc}",
                     self._spec.hint(open_clip),
                 ) from exc
-            if hasattr(model, "eval"):
-                model.eval()
-            if self.device != "cpu" and self.image_only:
+            if self.image_only:  # build_image_tower already put it in eval mode; there is no text to tokenise
                 model.visual.to(self.device)
-            self._tokenizer = open_clip.get_tokenizer(self.model_name)
+            else:
+                model.eval()
+                self._tokenizer = open_clip.get_tokenizer(self.model_name)
             self._preprocess = preprocess
             self._dim = int(open_clip.get_model_config(self.model_name)["embed_dim"])
             self._model = model
