@@ -111,3 +111,74 @@ class LibraryStatus:
     vectors: int
     folders: list[str]
     models: dict[str, ModelStatus]
+
+
+class HitKind(StrEnum):
+    """How a search hit was found (the ``kind`` of the CLI's JSON)."""
+
+    EXACT = "exact"  # geometrically verified: the query really is (part of) this photo
+    OBJECT = "object"  # best-matching region is a detector box
+    REGION = "region"  # best-matching region is a tile
+    PHOTO = "photo"  # the whole photo matched best
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One photo in a result list, with where in it the match sits.
+
+    ``box`` and ``outline`` are in pixels of the EXIF-oriented, full-resolution photo; ``box`` is None when
+    the whole photo is the match. ``details`` carries explanations (inliers, label, cosine, matched text).
+    """
+
+    photo_id: int
+    path: str
+    score: float
+    kind: HitKind
+    box: Box | None = None
+    region_id: int | None = None
+    outline: tuple[tuple[float, float], ...] | None = None  # verified hits: projected corners of the query
+    inliers: int | None = None
+    label: str | None = None
+    details: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RegionQuery:
+    """A query cut from an indexed photo (the GUI rubber-bands it); that photo is left out of the results."""
+
+    photo_id: int
+    box: Box
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """What the user asked for. The CLI and the GUI build the same object; ``Library.search`` runs it.
+
+    Parts combine: text, an image (a file path or encoded bytes) or a region of a library photo, and
+    texts to steer away from (``negative``), like rclip's query arithmetic.
+    """
+
+    text: str | None = None
+    image: str | bytes | None = None
+    region: RegionQuery | None = None
+    negative: tuple[str, ...] = ()
+    top: int | None = None  # at most this many results (None: the adaptive cut-off decides)
+    all: bool = False  # no cut-off at all
+    exclude_photo_ids: frozenset[int] = frozenset()
+
+    @property
+    def has_image(self) -> bool:
+        return self.image is not None or self.region is not None
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.text and self.text.strip()) and not self.has_image
+
+
+@dataclass(slots=True)
+class SearchResults:
+    """Ranked hits (one per photo) plus notes the user should see, e.g. why semantic search was off."""
+
+    hits: list[SearchHit] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0

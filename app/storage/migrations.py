@@ -1,4 +1,9 @@
-"""Numbered schema migrations. The DB records the version it is at; a newer DB is refused, never touched."""
+"""Numbered schema migrations. The DB records the version it is at; a newer DB is refused, never touched.
+
+Each step creates exactly the tables (or columns) it introduces, so ``schema.metadata`` can describe the
+latest layout while an old database still walks through every step in order. A feature that needs new
+tables defines them in its own ``schema_<feature>.py`` on ``schema.metadata`` and adds one step here.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,14 @@ from sqlalchemy import Connection
 
 from app.storage import schema
 
-SCHEMA_VERSION = 1
+_V1_TABLES = [schema.meta, schema.folders, schema.photos, schema.regions, schema.embeddings, schema.hashes]
 
 
 def _v1_initial(conn: Connection) -> None:
-    schema.metadata.create_all(conn)
+    schema.metadata.create_all(conn, tables=_V1_TABLES)
 
 
 # MIGRATIONS[n] brings a database from version n to n + 1.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {0: _v1_initial}
+
+SCHEMA_VERSION = max(MIGRATIONS) + 1

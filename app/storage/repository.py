@@ -57,6 +57,10 @@ def _photo(row) -> Photo:
     )
 
 
+def _region(r: object) -> Region:
+    return Region(r.id, r.photo_id, RegionKind(r.kind), (r.x0, r.y0, r.x1, r.y1), r.label, r.confidence)  # type: ignore[attr-defined]
+
+
 class PhotoRepository:
     """The library's tables behind plain methods."""
 
@@ -96,6 +100,28 @@ class PhotoRepository:
             row = conn.execute(select(photos).where(photos.c.path == path)).first()
             return _photo(row) if row else None
 
+    def photo(self, photo_id: int) -> Photo | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(photos).where(photos.c.id == photo_id)).first()
+            return _photo(row) if row else None
+
+    def photos_by_ids(self, ids: Iterable[int]) -> dict[int, Photo]:
+        wanted, out = list(dict.fromkeys(int(i) for i in ids)), {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), _CHUNK):
+                for r in conn.execute(select(photos).where(photos.c.id.in_(wanted[i : i + _CHUNK]))):
+                    out[r.id] = _photo(r)
+        return out
+
+    def regions_by_ids(self, ids: Iterable[int]) -> dict[int, Region]:
+        """Regions by id (search maps FAISS ids, which are region ids, back to photos and boxes)."""
+        wanted, out = list(dict.fromkeys(int(i) for i in ids)), {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), _CHUNK):
+                for r in conn.execute(select(regions).where(regions.c.id.in_(wanted[i : i + _CHUNK]))):
+                    out[r.id] = _region(r)
+        return out
+
     def photos_needing_regions(self, regions_key: str) -> list[Photo]:
         """Indexed photos whose region pass has not run with ``regions_key``."""
         with self.engine.connect() as conn:
@@ -110,10 +136,7 @@ class PhotoRepository:
     def regions_of(self, photo_id: int) -> list[Region]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(regions).where(regions.c.photo_id == photo_id).order_by(regions.c.id))
-            return [
-                Region(r.id, r.photo_id, RegionKind(r.kind), (r.x0, r.y0, r.x1, r.y1), r.label, r.confidence)
-                for r in rows
-            ]
+            return [_region(r) for r in rows]
 
     def hashes_of(self, photo_id: int) -> dict[str, int]:
         with self.engine.connect() as conn:

@@ -1,4 +1,7 @@
-"""``Library``: the one facade the CLI and the UI use. It orchestrates; the work lives in the layers below."""
+"""The core of the ``Library`` facade: opening, models, folders, indexing, status.
+
+Feature mixins (search, crop search, duplicates, watching) live beside it; ``app.services.Library`` combines them.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Self
 
 from app.core.errors import BadInputError, LibraryBusyError, LibraryError
 from app.core.models import Folder, IndexStats, LibraryStatus, ModelStatus
@@ -26,7 +30,7 @@ _AUTO = object()
 _MODEL_KEYS = ("clip_model", "clip_pretrained", "detector")
 
 
-class Library:
+class LibraryCore:
     """A photo library: its folders, database, vector caches and models.
 
     Open with :meth:`open`; close with :meth:`close` (or use it as a context manager). The process
@@ -58,7 +62,7 @@ class Library:
         persist_overrides: bool = False,
         encoder: ImageEncoder | object | None = _AUTO,
         detector: Detector | object | None = _AUTO,
-    ) -> Library:
+    ) -> Self:
         """Open the library at ``root`` (default: ``$SHOEBOX_LIBRARY`` or the user-data folder).
 
         Args:
@@ -94,7 +98,7 @@ class Library:
                 save_settings(saved.with_overrides(**changed), paths.settings)
         return cls(paths, settings, PhotoRepository(engine), lock, encoder, detector)
 
-    def __enter__(self) -> Library:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

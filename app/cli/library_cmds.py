@@ -1,48 +1,22 @@
-"""The ``shoebox`` command (contract: DESIGN.md §6). Talks to ``services.Library`` only."""
+"""``index``, ``status`` and ``models``: building the library and saying what it holds."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import asdict
 
-from app.core.errors import ShoeboxError
-from app.core.progress import CancelToken, Progress
+from app.cli.common import ProgressPrinter, overrides
+from app.core.progress import CancelToken
 from app.services import Library
 
 
-def _model_flags(p: argparse.ArgumentParser, default: object) -> None:
-    p.add_argument(
-        "--library",
-        metavar="DIR",
-        default=default,
-        help="library folder (database, indexes, thumbnails); default: $SHOEBOX_LIBRARY or the user-data folder",
-    )
-    p.add_argument("--clip-model", default=default, help="open_clip architecture (default ViT-B-32)")
-    p.add_argument(
-        "--clip-pretrained",
-        default=default,
-        help="open_clip weights tag or file; 'none' = random init (tests/benchmarks only)",
-    )
-    p.add_argument(
-        "--detector", default=default, help="ultralytics weights (.pt) or model config (.yaml = random init)"
-    )
-    p.add_argument("-v", "--verbose", action="store_true", default=default, help="log more")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="shoebox", description="Find anything in your photos.")
-    _model_flags(parser, None)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    # Flags are accepted after the sub-command too; SUPPRESS keeps them from overwriting earlier ones.
-    common = argparse.ArgumentParser(add_help=False)
-    _model_flags(common, argparse.SUPPRESS)
-
+def register(
+    sub: argparse._SubParsersAction, common: argparse.ArgumentParser
+) -> dict[str, Callable[[argparse.Namespace], int]]:
     p = sub.add_parser("index", parents=[common], help="add folders and index them to completion")
     p.add_argument("paths", nargs="*", metavar="PATH", help="photo folders (default: the library's folders)")
     p.add_argument("--fast-only", action="store_true", help="skip the region pass (objects and tiles)")
@@ -53,44 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", parents=[common], help="which models are usable; download missing weights")
     p.add_argument("--download", action="store_true", help="download missing weights now (needs the network)")
-    return parser
-
-
-def _overrides(args: argparse.Namespace) -> dict[str, object]:
-    return {"clip_model": args.clip_model, "clip_pretrained": args.clip_pretrained, "detector": args.detector}
-
-
-class _ProgressPrinter:
-    """One status line on stderr: redrawn in place on a terminal, a line every few seconds otherwise."""
-
-    def __init__(self) -> None:
-        self._tty = sys.stderr.isatty()
-        self._last = 0.0
-        self._phase = ""
-
-    def __call__(self, p: Progress) -> None:
-        now = time.monotonic()
-        finished = bool(p.total) and p.done >= p.total
-        if p.phase == self._phase and not finished and now - self._last < (0.2 if self._tty else 5.0):
-            return
-        self._last, self._phase = now, p.phase
-        rate = f" {p.rate:.1f}/s" if p.rate else ""
-        eta = f" ETA {_duration(p.eta_s)}" if p.eta_s and not finished else ""
-        total = f"/{p.total}" if p.total else " files"
-        line = f"[{p.phase}] {p.done}{total}{rate}{eta}"
-        if self._tty:
-            cur = p.current[-60:] if p.current else ""
-            sys.stderr.write(f"\r\x1b[K{line}  {cur}")
-            if finished:
-                sys.stderr.write("\n")
-        else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-
-
-def _duration(s: float) -> str:
-    s = int(s)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+    return {"index": _cmd_index, "status": _cmd_status, "models": _cmd_models}
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
@@ -106,8 +43,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
     Library.check_folders(args.paths)  # before the library is created or touched
     old = signal.signal(signal.SIGINT, on_signal)
     try:
-        with Library.open(args.library, create=True, overrides=_overrides(args), persist_overrides=True) as lib:
-            stats = lib.index(args.paths or None, _ProgressPrinter(), cancel, regions=not args.fast_only)
+        with Library.open(args.library, create=True, overrides=overrides(args), persist_overrides=True) as lib:
+            stats = lib.index(args.paths or None, ProgressPrinter(), cancel, regions=not args.fast_only)
     finally:
         signal.signal(signal.SIGINT, old)
     for note in stats.notes:
@@ -140,7 +77,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    with Library.open(args.library, overrides=_overrides(args)) as lib:
+    with Library.open(args.library, overrides=overrides(args)) as lib:
         st = lib.status()
         failures = lib.failures()
     models = {
@@ -177,7 +114,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    with Library.open(args.library, create=True, overrides=_overrides(args)) as lib:
+    with Library.open(args.library, create=True, overrides=overrides(args)) as lib:
         statuses = lib.download_models() if args.download else lib.model_status()
     missing = False
     for name, m in statuses.items():
@@ -191,27 +128,3 @@ def _cmd_models(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
-    if args.command is None:
-        parser.print_help()
-        return 0
-    handlers = {"index": _cmd_index, "status": _cmd_status, "models": _cmd_models}
-    try:
-        return handlers[args.command](args)
-    except ShoeboxError as exc:
-        print(f"shoebox: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("shoebox: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""``search``: text, image, region and combined queries (DESIGN.md §6 JSON shape)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+
+from app.cli.common import overrides
+from app.core.models import SearchHit, SearchQuery
+from app.services import Library
+
+
+def register(
+    sub: argparse._SubParsersAction, common: argparse.ArgumentParser
+) -> dict[str, Callable[[argparse.Namespace], int]]:
+    p = sub.add_parser("search", parents=[common], help="find photos by a caption, an image or both")
+    p.add_argument("text", nargs="?", metavar="TEXT", help='what to look for, e.g. "a dog on a beach"')
+    p.add_argument("--image", metavar="FILE", help="an image (or a crop of a photo) to look for")
+    p.add_argument("--not", dest="negative", action="append", default=[], metavar="TEXT", help="steer away from this")
+    p.add_argument("--top", type=int, metavar="K", help="at most K results")
+    p.add_argument("--all", action="store_true", help="no cut-off: rank every photo")
+    p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
+    return {"search": _cmd_search}
+
+
+def hit_json(h: SearchHit) -> dict[str, object]:
+    out: dict[str, object] = {
+        "path": h.path,
+        "score": round(float(h.score), 4),
+        "box": [round(float(v), 1) for v in h.box] if h.box is not None else None,
+        "kind": str(h.kind),
+    }
+    if h.outline is not None:
+        out["outline"] = [[round(float(x), 1), round(float(y), 1)] for x, y in h.outline]
+    if h.inliers is not None:
+        out["inliers"] = h.inliers
+    if h.label:
+        out["label"] = h.label
+    return out
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    if args.top is not None and args.top < 1:
+        print("shoebox: error: --top must be at least 1", file=sys.stderr)
+        return 2
+    query = SearchQuery(text=args.text, image=args.image, negative=tuple(args.negative), top=args.top, all=args.all)
+    with Library.open(args.library, overrides=overrides(args)) as lib:
+        results = lib.search(query)
+    for note in results.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"results": [hit_json(h) for h in results.hits]}, indent=2))
+    else:
+        for h in results.hits:
+            box = " box=" + ",".join(f"{v:.0f}" for v in h.box) if h.box is not None else ""
+            print(f"{h.score:7.3f}  {h.kind:<6} {h.path}{box}")
+        if not results.hits:
+            print("no matching photos", file=sys.stderr)
+    return 0

@@ -1,0 +1,18 @@
+"""Merging the exact (geometric) and semantic result lists into one ranked list, one hit per photo."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from app.core.models import SearchHit
+
+
+def merge_hits(exact: Sequence[SearchHit], semantic: Sequence[SearchHit], top: int | None = None) -> list[SearchHit]:
+    """Verified hits first (most inliers first), then semantic hits by score; a photo appears once."""
+    out: list[SearchHit] = sorted(exact, key=lambda h: -(h.inliers or 0))
+    seen = {h.photo_id for h in out}
+    for h in sorted(semantic, key=lambda h: -h.score):
+        if h.photo_id not in seen:
+            seen.add(h.photo_id)
+            out.append(h)
+    return out[:top] if top else out
