@@ -221,6 +221,8 @@ class FolderWatcher:
                 if root.mode == OFFLINE and present:
                     self._attach(root)
                     self.queue.root_changed(root.path, online=True)
+                    # Rescanned once quiet: a root that is still being filled must not be swept half-full.
+                    self.queue.dir_changed(root.path)
                     changed = True
                     continue
                 poller = root.poller if root.mode == POLLED and time.monotonic() >= root.next_poll else None
