@@ -78,9 +78,8 @@ def _cmd_watch(args: argparse.Namespace) -> int:
             lib.start_watching(_Printer(), poll=args.poll, poll_interval_s=args.poll_interval, quiet_s=args.quiet)
             while not stop.wait(3600):
                 pass
-            final = lib.stop_watching()
+            lib.stop_watching()  # the printer shows the final status
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
-    sys.stderr.write("\n".join(status_lines(final)) + "\n")
     return 0
