@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -304,3 +305,40 @@ def test_stop_saves_the_vector_index(watched, tmp_path):
     assert files
     gen = lib.repo.generation(FAKE_MODEL)
     assert any(str(gen) in f.read_text() for f in files if f.suffix == ".json")
+
+
+def test_watch_command_keeps_index_current_until_sigterm(tmp_path):
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    tiny = ["--clip-model", "shoebox-tiny", "--clip-pretrained", "none", "--detector", "yolo11n.yaml"]
+    env = dict(os.environ, YOLO_OFFLINE="1", SHOEBOX_LIBRARY="/nonexistent-default-library")
+    photos, lib = tmp_path / "photos", tmp_path / "lib"
+    make_photo(photos / "a.jpg", seed=1, size=(160, 120))
+    run = [sys.executable, "-m", "app", "--library", str(lib)]
+    subprocess.run([*run, "index", str(photos), "--fast-only", *tiny], env=env, check=True, capture_output=True)
+    proc = subprocess.Popen([*run, "watch", "--quiet", "0.3", *tiny], env=env, stderr=subprocess.PIPE, text=True)
+
+    def indexed() -> int:
+        conn = sqlite3.connect(f"file:{lib / 'shoebox.db'}?mode=ro", uri=True, timeout=30)
+        try:
+            return conn.execute("SELECT count(*) FROM photos WHERE state='indexed'").fetchone()[0]
+        finally:
+            conn.close()
+
+    try:
+        time.sleep(1.0)
+        make_photo(photos / "b.jpg", seed=2, size=(160, 120))
+        wait_until(lambda: indexed() == 2, timeout=60, what="the watch command to index b.jpg")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "SIGTERM" in err and "watched" in err and "stopped" in err
+    conn = sqlite3.connect(lib / "shoebox.db")
+    gen = conn.execute("SELECT value FROM meta WHERE key LIKE 'vectors:%:generation'").fetchone()[0]
+    conn.close()
+    sidecars = [json.loads(f.read_text()) for f in (lib / "indexes").glob("*.json")]
+    assert any(str(s.get("generation")) == gen for s in sidecars), (gen, sidecars)
