@@ -88,6 +88,21 @@ class _Handler(FileSystemEventHandler):
             log.exception("watch event %r not handled", event)
 
 
+class _OverflowHook(logging.Handler):
+    """watchdog only logs a kernel queue overflow (events lost); hear it and rescan every watched root."""
+
+    def __init__(self, watcher: FolderWatcher) -> None:
+        super().__init__(logging.WARNING)
+        self._w = watcher
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            self._w._on_overflow()
+
+
+_OVERFLOW_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
+
+
 class FolderWatcher:
     """Watches (or polls) library roots. ``start``/``stop``/``set_excludes``/``roots`` are thread-safe."""
 
@@ -120,11 +135,15 @@ class FolderWatcher:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._overflow_hook = _OverflowHook(self)
+        self.overflows = 0
 
     # Lifecycle
 
     def start(self) -> None:
         """Set up every root (polled roots take their first snapshot here) and start the threads."""
+        for name in _OVERFLOW_LOGGERS:
+            logging.getLogger(name).addHandler(self._overflow_hook)
         with self._lock:
             self._observer = Observer()
             self._observer.daemon = True
@@ -135,6 +154,8 @@ class FolderWatcher:
             self._thread.start()
 
     def stop(self) -> None:
+        for name in _OVERFLOW_LOGGERS:
+            logging.getLogger(name).removeHandler(self._overflow_hook)
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -236,6 +257,13 @@ class FolderWatcher:
             self._on_change()
 
     # Events (observer thread)
+
+    def _on_overflow(self) -> None:
+        self.overflows += 1
+        with self._lock:
+            watched = [r.path for r in self._roots.values() if r.mode == WATCHED]
+        for path in watched:  # the size+mtime scan finds whatever the lost events were about
+            self.queue.dir_changed(path)
 
     def _relevant(self, path: str, is_dir: bool) -> bool:
         if path.startswith(self._ignore):

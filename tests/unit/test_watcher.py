@@ -342,3 +342,22 @@ def test_watch_command_keeps_index_current_until_sigterm(tmp_path):
     conn.close()
     sidecars = [json.loads(f.read_text()) for f in (lib / "indexes").glob("*.json")]
     assert any(str(s.get("generation")) == gen for s in sidecars), (gen, sidecars)
+
+
+def test_lost_events_after_a_queue_overflow_trigger_a_rescan(tmp_path):
+    import logging
+
+    from app.indexing.watcher import FolderWatcher
+
+    root = tmp_path / "r"
+    root.mkdir()
+    q = ChangeQueue(quiet_s=0.0)
+    w = FolderWatcher([str(root)], q)
+    w.start()
+    try:
+        logging.getLogger("watchdog.observers.inotify_c").warning(
+            "Inotify queue overflowed; filesystem events were lost"
+        )
+        assert q.take(force=True).dirs == {str(root)} and w.overflows == 1
+    finally:
+        w.stop()
