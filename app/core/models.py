@@ -182,3 +182,29 @@ class SearchResults:
     hits: list[SearchHit] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RootStatus:
+    """One library folder as the watcher sees it."""
+
+    path: str
+    mode: str  # "watched" (file-system events), "polled" (size+mtime diff), "offline" (not there)
+    reason: str = ""  # why polled or offline
+    photos: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WatchStatus:
+    """Live-folders state, reported through the status callback and by ``Library.watch_status``."""
+
+    active: bool
+    state: str  # "starting" | "reconciling" | "indexing" | "idle" | "stopped"
+    roots: tuple[RootStatus, ...] = ()
+    queue_length: int = 0
+    indexed: int = 0  # totals since watching started
+    moved: int = 0
+    removed: int = 0
+    failed: int = 0
+    regions_done: int = 0
+    error: str | None = None  # the last batch that failed, if any (watching goes on)

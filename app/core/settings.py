@@ -49,6 +49,8 @@ class Settings:
     spool_limit_mb: int = 4096  # decoded images kept for the region pass; beyond it they are re-decoded
     excludes: tuple[str, ...] = DEFAULT_EXCLUDES
     extra_extensions: tuple[str, ...] = field(default_factory=tuple)
+    poll_interval_s: float = 30.0  # live folders: seconds between polls of network/FUSE folders
+    poll_folders: tuple[str, ...] = ()  # live folders: poll these even if their file system sends events
     schema_version: int = SETTINGS_VERSION
 
     @property

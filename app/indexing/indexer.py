@@ -5,16 +5,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from app.core.models import Folder, IndexStats, PhotoState
+from app.core.models import Folder, IndexStats, Photo, PhotoState
 from app.core.progress import CancelToken, PhaseMeter, ProgressCallback
+from app.imaging.formats import is_photo_name
 from app.indexing.context import IndexContext
 from app.indexing.fast_pass import MoveClaims, WorkItem, run_fast_pass
 from app.indexing.region_pass import run_region_pass
 from app.indexing.scanner import DiskFile, IndexPlan, plan_changes, walk_folder
+from app.storage.watch_repo import WatchRepository
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +49,75 @@ class Indexer:
         meter.advance(0, force=True)
         return plan
 
+    def scan_paths(self, folders: Sequence[Folder], files: Iterable[str], dirs: Iterable[str]) -> IndexPlan:
+        """Plan for just these files and folder subtrees (what the watcher saw change) under ``folders``.
+
+        A file or folder that is hidden, excluded or outside every folder is ignored; one that is gone
+        from disk but known to the database lands in ``plan.missing``.
+        """
+        s, wrepo = self.ctx.settings, WatchRepository(self.ctx.repo.engine)
+        extra = frozenset(e.lower() for e in s.extra_extensions)
+        roots = sorted(folders, key=lambda f: len(f.path), reverse=True)
+        disk: dict[str, DiskFile] = {}
+        known: dict[str, Photo] = {}
+        dirs = _outermost({d for d in dirs if _owner(roots, d) is not None})
+        for d in dirs:
+            folder = _owner(roots, d)
+            assert folder is not None
+            if not _excluded(folder.path, d, s.excludes) and os.path.isdir(d):
+                for f in walk_folder(Path(d), folder.id, s.excludes, extra):
+                    disk[f.path] = f
+            known.update((p.path, p) for p in wrepo.photos_under(d))
+            known.update((p.path, p) for p in wrepo.photos_at([d]))  # a file path passed as a folder
+        loose = [f for f in files if not _under_any(f, dirs)]
+        for path in loose:
+            folder = _owner(roots, path)
+            if folder is None or _excluded(folder.path, path, s.excludes):
+                continue
+            if not is_photo_name(os.path.basename(path), extra):
+                continue
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                disk[path] = DiskFile(path, st.st_size, st.st_mtime_ns, folder.id)
+        known.update((p.path, p) for p in wrepo.photos_at(loose))
+        return plan_changes(disk.values(), known.values(), self.ctx.clip_model)
+
     def run(
         self, folders: Sequence[Folder], progress: ProgressCallback, cancel: CancelToken, regions: bool = True
     ) -> IndexStats:
-        ctx, stats = self.ctx, self.ctx.stats
         plan = self.scan(folders, progress, cancel)
-        stats.scanned, stats.unchanged = plan.scanned, plan.unchanged
-        stats.new, stats.changed = len(plan.new), len(plan.changed)
+        self.apply(plan, progress, cancel)
+        if regions:
+            self.region_pass(progress, cancel)
+        if not cancel.is_cancelled and self.ctx.regions_key:
+            self.clean_spool()
+        return self.finish(cancel)
+
+    def apply(
+        self,
+        plan: IndexPlan,
+        progress: ProgressCallback,
+        cancel: CancelToken,
+        move_hints: Mapping[str, str] | None = None,
+    ) -> None:
+        """Fast pass over what ``plan`` found new or changed, then sweep what vanished.
+
+        A vanished photo whose file turns up elsewhere is a move and keeps everything: paired by the
+        watcher's ``move_hints`` (destination -> source, files or folders) or by name, size and mtime
+        without reading a byte, else by content hash during the fast pass.
+        """
+        ctx, stats = self.ctx, self.ctx.stats
+        stats.scanned += plan.scanned
+        stats.unchanged += plan.unchanged
+        stats.new, stats.changed = stats.new + len(plan.new), stats.changed + len(plan.changed)
         if ctx.paths.spool.is_dir():  # left by an interrupted run: counts against the budget
             ctx.spool_bytes = sum(f.stat().st_size for f in ctx.paths.spool.iterdir() if f.is_file())
         if ctx.clip_model:
             ctx.vectors.get(ctx.clip_model)  # load (or rebuild) now so batches update it incrementally
+        self._repoint_moves(plan, move_hints or {})
         items = self._work_items(plan)
         moves = MoveClaims(self._move_candidates(plan))
         if items:
@@ -65,17 +126,52 @@ class Indexer:
             gone = [p.id for p in plan.missing if p.id not in moves.claimed]
             if gone:
                 ctx.vectors.apply(ctx.repo.delete_photos(gone))
-                stats.removed = len(gone)
-        if regions and ctx.regions_key and not cancel.is_cancelled:
-            todo = ctx.repo.photos_needing_regions(ctx.regions_key)
-            if todo:
-                run_region_pass(ctx, todo, progress, cancel)
-        if not cancel.is_cancelled and ctx.regions_key:
-            self._clean_spool()
-        ctx.vectors.save()
+                stats.removed += len(gone)
+
+    def region_pass(self, progress: ProgressCallback, cancel: CancelToken, limit: int | None = None) -> int:
+        """Run the region pass over (at most ``limit`` of) the photos waiting for it; returns how many waited."""
+        ctx = self.ctx
+        if not ctx.regions_key or cancel.is_cancelled:
+            return 0
+        todo = ctx.repo.photos_needing_regions(ctx.regions_key)
+        if todo:
+            run_region_pass(ctx, todo[:limit] if limit else todo, progress, cancel)
+        return len(todo)
+
+    def finish(self, cancel: CancelToken, save: bool = True) -> IndexStats:
+        stats = self.ctx.stats
+        if save:
+            self.ctx.vectors.save()
         stats.forward_seconds = stats.fast_forward_seconds + stats.regions_forward_seconds
         stats.cancelled = cancel.is_cancelled
         return stats
+
+    def _repoint_moves(self, plan: IndexPlan, hints: Mapping[str, str]) -> None:
+        if not plan.new or not plan.missing:
+            return
+        by_path = {p.path: p for p in plan.missing if p.state != PhotoState.PENDING}
+        by_key: dict[tuple[str, int, int], list[Photo]] = defaultdict(list)
+        for p in by_path.values():
+            by_key[(os.path.basename(p.path), p.size, p.mtime_ns)].append(p)
+        pairs: list[tuple[int, str, int]] = []
+        used: set[int] = set()
+        still_new: list[DiskFile] = []
+        for f in plan.new:
+            src = _hinted_source(f.path, hints)
+            photo = by_path.get(src) if src else None
+            if photo is None or (photo.size, photo.mtime_ns) != (f.size, f.mtime_ns):
+                same = by_key.get((os.path.basename(f.path), f.size, f.mtime_ns), [])
+                photo = same[0] if len(same) == 1 else None  # ambiguous: let the content hash decide
+            if photo is None or photo.id in used:
+                still_new.append(f)
+                continue
+            used.add(photo.id)
+            pairs.append((photo.id, f.path, f.folder_id))
+        if pairs:
+            WatchRepository(self.ctx.repo.engine).repoint(pairs)
+            plan.new = still_new
+            plan.missing = [p for p in plan.missing if p.id not in used]
+            self.ctx.stats.moved += len(pairs)
 
     def _work_items(self, plan: IndexPlan) -> list[WorkItem]:
         repo, clip = self.ctx.repo, self.ctx.clip_model
@@ -101,7 +197,7 @@ class Indexer:
                 by_hash[p.content_hash].append(p.id)
         return by_hash
 
-    def _clean_spool(self) -> None:
+    def clean_spool(self) -> None:
         """Spooled images nobody is waiting for (photo deleted, or pass done) are removed."""
         spool = self.ctx.paths.spool
         if not spool.is_dir():
@@ -112,3 +208,49 @@ class Indexer:
             if not stem.isdigit() or int(stem) not in waiting:
                 with contextlib.suppress(OSError):
                     f.unlink()
+
+
+def _owner(roots: Sequence[Folder], path: str) -> Folder | None:
+    """The library folder ``path`` lies in (``roots`` longest first)."""
+    for f in roots:
+        if path == f.path or path.startswith(f.path.rstrip(os.sep) + os.sep):
+            return f
+    return None
+
+
+def _excluded(root: str, path: str, excludes: Iterable[str]) -> bool:
+    """A hidden or excluded name anywhere between the library folder and ``path``."""
+    rel = os.path.relpath(path, root)
+    if rel == ".":
+        return False
+    skip = set(excludes)
+    return any(part.startswith(".") or part in skip for part in rel.split(os.sep))
+
+
+def _under_any(path: str, dirs: Iterable[str]) -> bool:
+    return any(path.startswith(d.rstrip(os.sep) + os.sep) for d in dirs)
+
+
+def _outermost(dirs: set[str]) -> list[str]:
+    """Drop folders inside another folder of the set: walking the outer one covers them."""
+    out: list[str] = []
+    for d in sorted(dirs, key=len):
+        if not _under_any(d, out) and d not in out:
+            out.append(d)
+    return out
+
+
+def _hinted_source(path: str, hints: Mapping[str, str]) -> str | None:
+    """Where ``path`` was before a move the watcher saw (of the file itself or of a folder above it)."""
+    if not hints:
+        return None
+    if path in hints:
+        return hints[path]
+    head, tail = os.path.split(path)
+    rest = tail
+    while head and head != os.sep:
+        if head in hints:
+            return os.path.join(hints[head], rest)
+        head, tail = os.path.split(head)
+        rest = os.path.join(tail, rest)
+    return None
