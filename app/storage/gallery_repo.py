@@ -67,7 +67,7 @@ class GalleryRepository:
         """Per folder id: photos, indexed, pending, failed."""
         c = photos.c
 
-        def n(state: PhotoState):  # noqa: ANN202
+        def n(state: PhotoState):
             return func.sum(case((c.state == state, 1), else_=0))
 
         q = select(c.folder_id, func.count(), n(PhotoState.INDEXED), n(PhotoState.PENDING), n(PhotoState.FAILED))

@@ -2,7 +2,7 @@
 
 Two kinds of background work, as in Picard and Vorta:
 - ``TaskRunner.run(fn, on_done, on_error)``: short calls (listings, opening the library, loading an
-  image) on a small ``QThreadPool``; the callbacks run on the UI thread (queued signal).
+  image) on a small thread pool; the callbacks run on the UI thread (queued signal).
 - ``IndexController``: the library's single writer, one long-lived ``QThread`` with an ``IndexWorker``
   that runs ``Library.index`` and every other write (removing a folder), one after another.
 
@@ -16,10 +16,11 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.core.errors import ShoeboxError
 from app.core.models import IndexStats
@@ -27,8 +28,19 @@ from app.core.progress import CancelToken, Progress
 
 log = logging.getLogger(__name__)
 
-LIVE_THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
-LIVE_POOLS: weakref.WeakSet[QThreadPool] = weakref.WeakSet()
+LIVE_THREADS: weakref.WeakSet[QThread | threading.Thread] = weakref.WeakSet()
+LIVE_POOLS: weakref.WeakSet[ThreadPoolExecutor] = weakref.WeakSet()
+
+
+def running_threads() -> list[str]:
+    """Names of the window's threads still running (tests assert this is empty after closing)."""
+    names = []
+    for t in list(LIVE_THREADS):
+        if t.isRunning() if isinstance(t, QThread) else t.is_alive():
+            names.append(t.objectName() if isinstance(t, QThread) else t.name)
+    for pool in list(LIVE_POOLS):
+        names.extend(t.name for t in getattr(pool, "_threads", ()) if t.is_alive())
+    return names
 
 
 def error_text(exc: BaseException) -> str:
@@ -44,29 +56,17 @@ class _Relay(QObject):
     finished = Signal(object, object, bool)  # callback, result or exception, ok
 
 
-class _Task(QRunnable):
-    def __init__(self, fn: Callable[[], Any], relay: _Relay, on_done: Callable | None, on_error: Callable | None):
-        super().__init__()
-        self._fn, self._relay, self._on_done, self._on_error = fn, relay, on_done, on_error
-
-    def run(self) -> None:
-        try:
-            result = self._fn()
-        except Exception as exc:
-            log.debug("background task failed", exc_info=True)
-            self._relay.finished.emit(self._on_error, exc, False)
-        else:
-            self._relay.finished.emit(self._on_done, result, True)
-
-
 class TaskRunner(QObject):
-    """Runs short library calls off the UI thread, delivering results on it (Picard's ``run_task``)."""
+    """Runs short library calls off the UI thread, delivering results on it (Picard's ``run_task``).
+
+    A plain ``ThreadPoolExecutor`` whose threads emit a queued signal: simpler to shut down than a
+    ``QThreadPool`` of Python ``QRunnable``s, and the same marshalling onto the UI thread.
+    """
 
     def __init__(self, max_threads: int = 2, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(max_threads)
-        LIVE_POOLS.add(self.pool)
+        self._pool = ThreadPoolExecutor(max_threads, thread_name_prefix="shoebox-task")
+        LIVE_POOLS.add(self._pool)
         self._relay = _Relay(self)
         self._relay.finished.connect(self._deliver)
         self._closed = False
@@ -76,10 +76,18 @@ class TaskRunner(QObject):
         fn: Callable[[], Any],
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
-        priority: int = 0,
     ) -> None:
         if not self._closed:
-            self.pool.start(_Task(fn, self._relay, on_done, on_error), priority)
+            self._pool.submit(self._call, fn, on_done, on_error)
+
+    def _call(self, fn: Callable[[], Any], on_done: Callable | None, on_error: Callable | None) -> None:
+        try:
+            result = fn()
+        except Exception as exc:
+            log.debug("background task failed", exc_info=True)
+            self._relay.finished.emit(on_error, exc, False)
+        else:
+            self._relay.finished.emit(on_done, result, True)
 
     @Slot(object, object, bool)
     def _deliver(self, callback: Callable | None, value: object, ok: bool) -> None:
@@ -93,8 +101,7 @@ class TaskRunner(QObject):
     def close(self) -> None:
         """Wait for running tasks; their callbacks are dropped (the widgets are going away)."""
         self._closed = True
-        self.pool.clear()
-        self.pool.waitForDone()
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class PauseGate:
