@@ -32,7 +32,7 @@ from app.ui.gallery_model import PhotoGridModel
 from app.ui.grid_view import THUMB, PhotoGridView
 from app.ui.launch_support import LibrarySource, app_icon
 from app.ui.models_dialog import ModelsDialog
-from app.ui.panels import FailuresDialog, FoldersPanel, ProgressPanel, StatusLine, WelcomeView
+from app.ui.panels import PHASES, FailuresDialog, FoldersPanel, ProgressPanel, StatusLine, WelcomeView
 from app.ui.thumbnails import ThumbnailLoader
 from app.ui.viewer import ViewerPage, read_full
 from app.ui.workers import IndexController, TaskRunner, error_text
@@ -266,7 +266,8 @@ class MainWindow(QMainWindow):
     def _on_progress(self, p: Progress) -> None:
         self.progress.update_progress(p)
         if self.controller is not None and not self.controller.is_paused:
-            self._set_state(f"Indexing {p.done:,}/{p.total:,}" if p.total else "Looking for photos")
+            phase = PHASES.get(p.phase, p.phase)
+            self._set_state(f"{phase} {p.done:,}/{p.total:,}" if p.total else phase)
         if p.phase == "fast" and not self._refresh_timer.isActive():
             self._refresh_timer.start()
 

@@ -95,7 +95,7 @@ class FoldersPanel(QWidget):
         self._summaries = summaries
         self.list.blockSignals(True)
         self.list.clear()
-        total = sum(s.photos for s in summaries)
+        total = sum(s.indexed for s in summaries)
         everything = QListWidgetItem(f"All photos\n{total:,} photos")
         everything.setData(Qt.ItemDataRole.UserRole, None)
         self.list.addItem(everything)
