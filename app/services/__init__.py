@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from app.services.crop import CropSearchMixin
 from app.services.duplicates import DuplicatesMixin
+from app.services.gallery import GalleryMixin
 from app.services.library import LibraryCore
 from app.services.watch import WatchMixin
 
 
-class Library(CropSearchMixin, DuplicatesMixin, WatchMixin, LibraryCore):
+class Library(CropSearchMixin, DuplicatesMixin, WatchMixin, GalleryMixin, LibraryCore):
     """A photo library: its folders, database, vector caches and models.
 
     Open with :meth:`open`; close with :meth:`close` (or use it as a context manager). The process
