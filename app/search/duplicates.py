@@ -87,9 +87,7 @@ class Candidates:
         return len(self.a)
 
 
-def find_candidates(
-    table: HashTable, new_rows: np.ndarray | None = None, radius: int = CANDIDATE_RADIUS
-) -> Candidates:
+def find_candidates(table: HashTable, new_rows: np.ndarray | None = None, radius: int = CANDIDATE_RADIUS) -> Candidates:
     """Candidate pairs among the table's photos, each unordered pair once, closest variant kept.
 
     With ``new_rows``, only pairs touching those rows are searched (the library is not compared with
