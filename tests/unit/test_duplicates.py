@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,14 +86,14 @@ def test_trash_refuses_last_copy_and_undo_restores_bytes(open_library, copies, t
         lib.trash([p.path for p in same.photos])
     with pytest.raises(BadInputError, match="no copy"):
         lib.trash([str(copies / "other.jpg")])
-    before = {p: open(p, "rb").read() for p in others}
+    before = {p: Path(p).read_bytes() for p in others}
     assert lib.trash(others) == others
     assert not any((copies / p.rsplit("/", 1)[-1]).exists() for p in others)
     assert (copies / keeper.rsplit("/", 1)[-1]).exists()
     assert len(list((trash_home / "files").iterdir())) == len(others)
     assert lib.duplicates("same") == []
     lib.undo()
-    assert {p: open(p, "rb").read() for p in others} == before
+    assert {p: Path(p).read_bytes() for p in others} == before
     assert not list((trash_home / "info").iterdir())
     (same,) = lib.duplicates("same")
     assert len(same.photos) == 4
@@ -130,7 +131,7 @@ def test_candidates_find_mirror_variant_and_skip_far_hashes():
     table[7, 4] = table[3, 0] ^ np.uint64(0b11)  # photo 7's mirror hash is 2 bits from photo 3
     table[9, 0] = table[3, 0] ^ np.uint64(0xFFFF)  # 16 bits: too far
     c = find_candidates(HashTable.from_arrays(np.arange(50), table))
-    assert {(int(a), int(b), int(k)) for a, b, k in zip(c.a, c.b, c.kind)} == {(3, 7, 4)}
+    assert {(int(a), int(b), int(k)) for a, b, k in zip(c.a, c.b, c.kind, strict=True)} == {(3, 7, 4)}
     inc = find_candidates(HashTable.from_arrays(np.arange(50), table), np.array([7]))
     assert len(inc) == 1 and {int(inc.a[0]), int(inc.b[0])} == {3, 7}
 
