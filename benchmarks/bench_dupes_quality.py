@@ -78,7 +78,7 @@ def run_imagededup(items) -> tuple[set[frozenset[str]], float] | None:
         for i, (path, _g, _t) in enumerate(items):
             link = Path(tmp) / f"{i:05d}{path.suffix.lower()}"
             os.symlink(path, link)
-            names[link.name] = str(path)
+            names[link.name] = path
         t0 = time.perf_counter()
         dupes = PHash(verbose=False).find_duplicates(image_dir=tmp, max_distance_threshold=10)
         seconds = time.perf_counter() - t0
