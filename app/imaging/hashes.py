@@ -23,6 +23,10 @@ PHASH_KINDS = (
     "phash_mirror_rot270",
 )
 DHASH_KIND = "dhash"
+# pHash of nine sub-crops keeping 93% of each side (3x3 anchor grid): a small crop of this photo lands
+# within a few bits of one of them, where its whole-photo pHash is typically 10-20 bits away.
+CROP_KINDS = tuple(f"phash_crop{i}" for i in range(9))
+_CROP_SCALE = 0.93
 
 _BORDER_TOLERANCE = 10  # grey levels; JPEG noise on a flat border stays inside it
 _BORDER_MAX_FRACTION = 0.4
@@ -91,4 +95,22 @@ def compute_hashes(image: Image.Image) -> tuple[dict[str, int], tuple[int, int, 
     gray_32 = np.asarray(gray.resize((_DCT_SIZE, _DCT_SIZE), Image.Resampling.LANCZOS))
     hashes = phash_variants(gray_32)
     hashes[DHASH_KIND] = dhash(gray)
+    hashes.update(crop_hashes(gray))
     return hashes, box
+
+
+def crop_hashes(gray: Image.Image) -> dict[str, int]:
+    """pHash of the :data:`CROP_KINDS` sub-crops of an (already trimmed) greyscale image."""
+    small = gray.copy()
+    small.thumbnail((256, 256), Image.Resampling.BILINEAR)
+    w, h = small.size
+    cw, ch = w * _CROP_SCALE, h * _CROP_SCALE
+    out = {}
+    for i, kind in enumerate(CROP_KINDS):
+        fx, fy = (i % 3) / 2, (i // 3) / 2
+        x0, y0 = (w - cw) * fx, (h - ch) * fy
+        crop = small.resize((_DCT_SIZE, _DCT_SIZE), Image.Resampling.LANCZOS, box=(x0, y0, x0 + cw, y0 + ch))
+        pixels = np.asarray(crop, dtype=np.float64)
+        coeffs = dct(dct(pixels, axis=0, type=2), axis=1, type=2)[:HASH_SIZE, :HASH_SIZE]
+        out[kind] = _bits_to_int64(coeffs > np.median(coeffs))
+    return out

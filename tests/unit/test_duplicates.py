@@ -1,0 +1,148 @@
+"""Duplicates: tiers, keeper, trash/undo, "not a duplicate" (small generated photos, fake models)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from app.core.errors import BadInputError
+from app.search.duplicates import HashTable, find_candidates
+from tests.conftest import make_photo
+
+
+@pytest.fixture
+def trash_home(tmp_path, monkeypatch):
+    """Point the freedesktop trash at a temp folder: tests never touch the real user trash."""
+    home = tmp_path / "xdg"
+    home.mkdir()
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    return home / "Trash"
+
+
+@pytest.fixture
+def copies(tmp_path):
+    d = tmp_path / "photos"
+    orig = make_photo(d / "orig.jpg", seed=1, size=(800, 600))
+    im = Image.open(orig)
+    im.resize((400, 300), Image.Resampling.LANCZOS).save(d / "small.jpg", quality=80)
+    ImageOps.mirror(im).save(d / "mirror.jpg", quality=90)
+    make_photo(d / "other.jpg", seed=2, size=(800, 600))
+    # Another "shot": same scene generator, shifted and with different noise.
+    shot = np.asarray(im).astype(np.int16)
+    shot = np.roll(shot, 60, axis=1) + np.random.default_rng(9).normal(0, 20, shot.shape).astype(np.int16)
+    Image.fromarray(np.clip(shot, 0, 255).astype(np.uint8)).save(d / "shot2.jpg", quality=90)
+    shutil.copy(d / "orig.jpg", d / "copy_of_orig.jpg")
+    return d
+
+
+def _groups(lib, tier=None):
+    return {g.tier: g for g in lib.duplicates(tier)}, lib.duplicates(tier)
+
+
+def _names(group):
+    return sorted(p.path.rsplit("/", 1)[-1] for p in group.photos)
+
+
+def test_resized_and_mirrored_copies_are_same_and_other_shots_are_not(open_library, copies):
+    lib = open_library()
+    lib.index([copies], regions=False)
+    groups = lib.duplicates()
+    same = [g for g in groups if g.tier == "same"]
+    assert len(same) == 1
+    assert _names(same[0]) == ["copy_of_orig.jpg", "mirror.jpg", "orig.jpg", "small.jpg"]
+    transforms = {p.transform for p in same[0].pairs if p.tier == "same"}
+    assert "phash_mirror" in transforms
+    assert all("shot2.jpg" not in p.path and "other.jpg" not in p.path for g in same for p in g.photos)
+    keeper = same[0].keeper
+    assert keeper is not None and keeper.path.endswith(("orig.jpg", "copy_of_orig.jpg"))
+    assert "largest" in same[0].reason or "file" in same[0].reason or "path" in same[0].reason
+    assert [g.tier for g in lib.duplicates("identical")] == []  # the identical pair sits inside the same group
+
+
+def test_identical_bytes_form_an_identical_group(open_library, tmp_path):
+    d = tmp_path / "p"
+    make_photo(d / "a.jpg", seed=5)
+    shutil.copy(d / "a.jpg", d / "b.jpg")
+    make_photo(d / "c.jpg", seed=6)
+    lib = open_library()
+    lib.index([d], regions=False)
+    (g,) = lib.duplicates()
+    assert g.tier == "identical" and _names(g) == ["a.jpg", "b.jpg"]
+    assert g.pairs[0].reason == "identical bytes"
+
+
+def test_trash_refuses_last_copy_and_undo_restores_bytes(open_library, copies, trash_home):
+    lib = open_library()
+    lib.index([copies], regions=False)
+    (same,) = lib.duplicates("same")
+    keeper = same.keeper.path
+    others = [p.path for p in same.photos if not p.keep]
+    with pytest.raises(BadInputError, match="every copy"):
+        lib.trash([p.path for p in same.photos])
+    with pytest.raises(BadInputError, match="no copy"):
+        lib.trash([str(copies / "other.jpg")])
+    before = {p: Path(p).read_bytes() for p in others}
+    assert lib.trash(others) == others
+    assert not any((copies / p.rsplit("/", 1)[-1]).exists() for p in others)
+    assert (copies / keeper.rsplit("/", 1)[-1]).exists()
+    assert len(list((trash_home / "files").iterdir())) == len(others)
+    assert lib.duplicates("same") == []
+    lib.undo()
+    assert {p: Path(p).read_bytes() for p in others} == before
+    assert not list((trash_home / "info").iterdir())
+    (same,) = lib.duplicates("same")
+    assert len(same.photos) == 4
+    with pytest.raises(BadInputError, match="nothing to undo"):
+        lib.undo()
+
+
+def test_protected_folder_is_never_trashed(open_library, copies, trash_home):
+    lib = open_library()
+    lib.index([copies], regions=False)
+    lib.protect_folder(copies)
+    with pytest.raises(BadInputError, match="protected"):
+        lib.trash([str(copies / "small.jpg")])
+    assert (copies / "small.jpg").exists()
+
+
+def test_not_a_duplicate_stays_hidden_after_rescan(open_library, copies):
+    lib = open_library()
+    lib.index([copies], regions=False)
+    lib.not_duplicate(copies / "orig.jpg", copies / "small.jpg")
+    lib.not_duplicate(copies / "copy_of_orig.jpg", copies / "small.jpg")
+    lib.not_duplicate(copies / "mirror.jpg", copies / "small.jpg")
+    (Image.open(copies / "orig.jpg").resize((300, 225))).save(copies / "new_export.jpg")
+    lib.index([copies], regions=False)
+    groups = lib.duplicates("same")
+    small = [g for g in groups if any(p.path.endswith("/small.jpg") for p in g.photos)]
+    for g in small:  # only through the new export may it still group
+        assert all(not (pr.a.endswith("small.jpg") and pr.b.endswith(("orig.jpg", "mirror.jpg"))) for pr in g.pairs)
+        assert all(not (pr.b.endswith("small.jpg") and pr.a.endswith(("orig.jpg", "mirror.jpg"))) for pr in g.pairs)
+
+
+def test_candidates_find_mirror_variant_and_skip_far_hashes():
+    rng = np.random.default_rng(0)
+    table = rng.integers(0, 2**63, size=(50, 17), dtype=np.int64).view(np.uint64)
+    table[7, 4] = table[3, 0] ^ np.uint64(0b11)  # photo 7's mirror hash is 2 bits from photo 3
+    table[9, 0] = table[3, 0] ^ np.uint64(0xFFFF)  # 16 bits: too far
+    c = find_candidates(HashTable.from_arrays(np.arange(50), table))
+    assert {(int(a), int(b), int(k)) for a, b, k in zip(c.a, c.b, c.kind, strict=True)} == {(3, 7, 4)}
+    inc = find_candidates(HashTable.from_arrays(np.arange(50), table), np.array([7]))
+    assert len(inc) == 1 and {int(inc.a[0]), int(inc.b[0])} == {3, 7}
+
+
+def test_cli_dupes_json(open_library, copies, tmp_path, capsys):
+    from app.cli import main
+
+    lib = open_library()
+    lib.index([copies], regions=False)
+    lib.close()
+    assert main(["--library", str(tmp_path / "lib"), "--clip-pretrained", "none", "dupes", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    (g,) = [g for g in out["groups"] if g["tier"] == "same"]
+    assert sum(p["keep"] for p in g["photos"]) == 1 and g["reason"]
