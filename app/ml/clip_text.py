@@ -20,13 +20,35 @@ _NOT_TEXT = ("visual.", "logit_scale", "logit_bias")
 
 
 class TextTower:
-    """Quacks like an open_clip model for ``encode_text`` (both CLIP flavours call the text module)."""
+    """Quacks like an open_clip model for ``encode_text`` (both CLIP flavours call the text module).
+
+    CLIP pads every query to 77 tokens, but its text transformer is causal and pools at the
+    end-of-text token (the largest id), so the positions after it never influence the result. Running
+    only up to the longest query's end-of-text token gives the same vector for ~1/6 of the compute on
+    a short query. Not thread-safe (it narrows the mask for one call): ClipEncoder runs forwards one
+    at a time.
+    """
 
     def __init__(self, text: Any) -> None:
         self.text = text
+        mask = getattr(text, "attn_mask", None)
+        self._trim = (
+            mask is not None
+            and getattr(text, "cls_emb", None) is None
+            and not getattr(text, "use_pad_mask", False)
+            and getattr(text, "pool_type", None) == "argmax"
+        )
 
     def encode_text(self, tokens: Any) -> Any:
-        return self.text(tokens)
+        if not self._trim:
+            return self.text(tokens)
+        length = int(tokens.argmax(dim=-1).max()) + 1
+        full = self.text.attn_mask
+        try:
+            self.text.attn_mask = full[:length, :length]
+            return self.text(tokens[:, :length])
+        finally:
+            self.text.attn_mask = full
 
 
 def _text_state(checkpoint: str, hf_text: bool) -> dict[str, Any]:
