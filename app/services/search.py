@@ -109,7 +109,9 @@ class SearchMixin(LibraryCore):
 
             if isinstance(image, ClipEncoder):
                 s = self.settings
-                current = ClipEncoder(s.clip_model, s.clip_pretrained, self.paths.models, text_only=True)
+                current = ClipEncoder(
+                    s.clip_model, s.clip_pretrained, self.paths.models, text_only=True, forward_threads=1
+                )
             self._text_encoder = current
         return current  # type: ignore[return-value]
 

@@ -371,9 +371,12 @@ def test_text_only_encoder_matches_the_full_model_and_caches_queries(tmp_path):
     path = tmp_path / "tiny.pt"
     torch.save(open_clip.create_model("shoebox-tiny", pretrained=None).state_dict(), path)
     full = ClipEncoder("shoebox-tiny", str(path))
-    text = ClipEncoder("shoebox-tiny", str(path), text_only=True, text_cache_size=2)
+    text = ClipEncoder("shoebox-tiny", str(path), text_only=True, text_cache_size=2, forward_threads=1)
     texts = ["a photo of a dog.", "a photo of a red car."]
+    threads = torch.get_num_threads()
+    # only up to the end-of-text token, one thread: the same vectors as the full model's 77 positions
     np.testing.assert_allclose(text.encode_texts(texts), full.encode_texts(texts), atol=1e-5)
+    assert torch.get_num_threads() == threads
     assert text.texts_encoded == 2 and text.text_cache_hits == 0
     again = text.encode_texts(["a photo of a dog."])
     assert text.texts_encoded == 2 and text.text_cache_hits == 1  # from the cache, no forward
