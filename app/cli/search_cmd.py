@@ -1,4 +1,4 @@
-"""``search``: text, image, region and combined queries (DESIGN.md §6 JSON shape)."""
+"""``search`` and ``similar``: text, image, region and combined queries (DESIGN.md §6 JSON shape)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 
 from app.cli.common import overrides
-from app.core.models import SearchHit, SearchQuery
+from app.core.models import SearchHit, SearchQuery, SearchResults
 from app.services import Library
 
 
@@ -19,10 +19,18 @@ def register(
     p.add_argument("text", nargs="?", metavar="TEXT", help='what to look for, e.g. "a dog on a beach"')
     p.add_argument("--image", metavar="FILE", help="an image (or a crop of a photo) to look for")
     p.add_argument("--not", dest="negative", action="append", default=[], metavar="TEXT", help="steer away from this")
-    p.add_argument("--top", type=int, metavar="K", help="at most K results")
+    _result_flags(p)
+
+    p = sub.add_parser("similar", parents=[common], help="photos that look like a photo of the library")
+    p.add_argument("photo", metavar="PATH", help="a photo of the library")
+    _result_flags(p)
+    return {"search": _cmd_search, "similar": _cmd_similar}
+
+
+def _result_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--top", type=int, metavar="K", help="the K best results (instead of the adaptive cut-off)")
     p.add_argument("--all", action="store_true", help="no cut-off: rank every photo")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
-    return {"search": _cmd_search}
 
 
 def hit_json(h: SearchHit) -> dict[str, object]:
@@ -41,21 +49,40 @@ def hit_json(h: SearchHit) -> dict[str, object]:
     return out
 
 
-def _cmd_search(args: argparse.Namespace) -> int:
+def _top_ok(args: argparse.Namespace) -> bool:
     if args.top is not None and args.top < 1:
         print("shoebox: error: --top must be at least 1", file=sys.stderr)
+        return False
+    return True
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    if not _top_ok(args):
         return 2
     query = SearchQuery(text=args.text, image=args.image, negative=tuple(args.negative), top=args.top, all=args.all)
     with Library.open(args.library, overrides=overrides(args)) as lib:
         results = lib.search(query)
+    return _print(results, args.json)
+
+
+def _cmd_similar(args: argparse.Namespace) -> int:
+    if not _top_ok(args):
+        return 2
+    with Library.open(args.library, overrides=overrides(args)) as lib:
+        results = lib.similar(args.photo, top=args.top, all=args.all)
+    return _print(results, args.json)
+
+
+def _print(results: SearchResults, as_json: bool) -> int:
     for note in results.notes:
         print(f"note: {note}", file=sys.stderr)
-    if args.json:
+    if as_json:
         print(json.dumps({"results": [hit_json(h) for h in results.hits]}, indent=2))
     else:
         for h in results.hits:
             box = " box=" + ",".join(f"{v:.0f}" for v in h.box) if h.box is not None else ""
-            print(f"{h.score:7.3f}  {h.kind:<6} {h.path}{box}")
+            label = f" [{h.label}]" if h.label else ""
+            print(f"{h.score:7.3f}  {h.kind:<6} {h.path}{box}{label}")
         if not results.hits:
             print("no matching photos", file=sys.stderr)
     return 0

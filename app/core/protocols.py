@@ -27,3 +27,13 @@ class Detector(Protocol):
     def status(self) -> ModelStatus: ...
 
     def detect(self, images: Sequence[Image.Image]) -> list[list[Detection]]: ...
+
+
+class TextEncoder(Protocol):
+    """The CLIP text tower: vectors in the same space as the image encoder of the same ``model_id``."""
+
+    model_id: str
+
+    def status(self) -> ModelStatus: ...
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray: ...

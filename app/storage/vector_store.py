@@ -1,4 +1,7 @@
-"""Keeps one VectorIndex per model in step with the embeddings table: load, rebuild, apply, save."""
+"""Keeps one VectorIndex per model in step with the embeddings table: load, rebuild, apply, save.
+
+Beside them, one :class:`RegionCatalog` maps the indexes' ids (region ids) to photos and boxes in memory.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.storage.region_catalog import RegionCatalog
 from app.storage.repository import PhotoRepository, VectorChanges
 from app.storage.vector_index import VectorIndex
 
@@ -20,6 +24,7 @@ class VectorStore:
     def __init__(self, repo: PhotoRepository, folder: Path, can_save: bool) -> None:
         self._repo, self._folder, self.can_save = repo, folder, can_save
         self._indexes: dict[str, VectorIndex] = {}
+        self.catalog = RegionCatalog(repo.engine)
         self._lock = threading.Lock()
         self.rebuilt: list[str] = []
 
@@ -46,6 +51,7 @@ class VectorStore:
                 index = VectorIndex(model, vecs.shape[1])
             index.add(ids, vecs)
         assert index is not None
+        index.compact()
         index.generation = generation
         self.rebuilt.append(model)
         if self.can_save:
@@ -59,6 +65,10 @@ class VectorStore:
 
     def apply(self, changes: VectorChanges) -> None:
         """Mirror a committed batch. Indexes not loaded yet are left to load (or rebuild) later."""
+        self.catalog.note_changes(
+            (i for items in changes.added.values() for i, _ in items),
+            (i for ids in changes.removed.values() for i in ids),
+        )
         for model in set(changes.added) | set(changes.removed):
             index = self._indexes.get(model)
             if index is None:
@@ -79,5 +89,7 @@ class VectorStore:
             items = list(self._indexes.items())
         for model, index in items:
             generation = self._repo.generation(model)
+            if index.compact():  # grew past the exact-scan size during this run
+                index.generation = -1
             if generation != index.generation:
                 index.save(self._folder, generation)
