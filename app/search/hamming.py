@@ -64,12 +64,15 @@ class MultiIndex:
         # run starts (2^22 int32 at most: 16 MB), so a probe is two array reads instead of a binary search.
         self._sorted: list[tuple[np.ndarray, np.ndarray]] = []
         for b in range(blocks):
-            keys = self._key(self.hashes, b)
-            order = np.argsort(keys, kind="stable").astype(np.int64)
-            counts = np.bincount(keys.astype(np.int64), minlength=1 << self._bits[b])
+            keys = self._key(self.hashes, b).astype(np.uint32)
+            # Order within a run does not matter, so an unstable sort on 32-bit keys: ~3x faster.
+            order = np.argsort(keys, kind="quicksort").astype(np.int64)
+            counts = np.bincount(keys, minlength=1 << self._bits[b])
             starts = np.zeros(len(counts) + 1, np.int64 if len(keys) >= 2**31 else np.int32)
             np.cumsum(counts, out=starts[1:])
-            self._sorted.append((starts, order))
+            # The hashes themselves in block order too: a probe's run is then a contiguous slice to compare,
+            # not a scatter of reads (about 2x faster at 1M photos, for 8 bytes an entry a block).
+            self._sorted.append((starts, order, self.hashes[order]))
         self._masks = [_flip_masks(n, self._block_radius) for n in self._bits]
 
     def __len__(self) -> int:
@@ -84,7 +87,7 @@ class MultiIndex:
         queries = np.ascontiguousarray(queries, dtype=np.uint64)
         found_q, found_e, found_d = [], [], []
         for b in range(self.blocks):
-            starts, order = self._sorted[b]
+            starts, order, sorted_hashes = self._sorted[b]
             qkeys = self._key(queries, b)
             probes = (qkeys[:, None] ^ self._masks[b][None, :]).ravel().astype(np.int64)
             lo = starts[probes].astype(np.int64)
@@ -94,17 +97,23 @@ class MultiIndex:
                 continue
             qidx = hit // len(self._masks[b])
             lo, counts = lo[hit], counts[hit]
-            for q, e in _expand(qidx, lo, counts):
-                entries = order[e]
-                d = popcount(queries[q] ^ self.hashes[entries])
-                keep = d <= self.radius
+            for qi, run_lo, c in _chunks(qidx, lo, counts):
+                # Expand the runs: each query's hash repeated once per entry of its run, against the
+                # contiguous slice of block-sorted hashes. The query index is recovered only for survivors.
+                ends = np.cumsum(c)
+                pos = np.arange(int(ends[-1])) + np.repeat(run_lo - (ends - c), c)
+                d = np.bitwise_count(np.repeat(queries[qi], c) ^ sorted_hashes[pos])
+                keep = np.nonzero(d <= self.radius)[0]
+                q = qi[np.searchsorted(ends, keep, side="right")]
+                entries, dist = order[pos[keep]], d[keep].astype(np.int16)
                 if b:
                     # A pair already found through an earlier block is dropped here: the first block in
                     # which it is within the block radius is the only one that reports it.
-                    keep &= ~self._found_earlier(queries[q], self.hashes[entries], b)
-                found_q.append(q[keep])
-                found_e.append(entries[keep])
-                found_d.append(d[keep])
+                    first = ~self._found_earlier(queries[q], self.hashes[entries], b)
+                    q, entries, dist = q[first], entries[first], dist[first]
+                found_q.append(q)
+                found_e.append(entries)
+                found_d.append(dist)
         if not found_q:
             empty = np.zeros(0, np.int64)
             return NearPairs(empty, empty, np.zeros(0, np.int16))
@@ -117,17 +126,12 @@ class MultiIndex:
         return earlier
 
 
-def _expand(qidx: np.ndarray, lo: np.ndarray, counts: np.ndarray):
-    """Yield (query index, sorted position) arrays for the runs ``[lo, lo + count)``, in bounded chunks."""
+def _chunks(qidx: np.ndarray, lo: np.ndarray, counts: np.ndarray):
+    """Yield (query index, run start, run length) slices whose runs add up to about ``_CHUNK`` entries."""
     ends = np.cumsum(counts)
     start = 0
     while start < len(counts):
         base = ends[start - 1] if start else 0
-        stop = int(np.searchsorted(ends, base + _CHUNK, side="right"))
-        stop = max(stop, start + 1)
-        c = counts[start:stop]
-        total = int(c.sum())
-        run_start = np.repeat(np.cumsum(c) - c, c)
-        pos = np.repeat(lo[start:stop], c) + (np.arange(total) - run_start)
-        yield np.repeat(qidx[start:stop], c), pos
+        stop = max(int(np.searchsorted(ends, base + _CHUNK, side="right")), start + 1)
+        yield qidx[start:stop], lo[start:stop], counts[start:stop]
         start = stop
