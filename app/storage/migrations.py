@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection
 
-from app.storage import schema
+from app.storage import schema, schema_features
 
 _V1_TABLES = [schema.meta, schema.folders, schema.photos, schema.regions, schema.embeddings, schema.hashes]
 
@@ -20,7 +20,11 @@ def _v1_initial(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=_V1_TABLES)
 
 
+def _v2_local_features(conn: Connection) -> None:
+    schema_features.local_features.create(conn)
+
+
 # MIGRATIONS[n] brings a database from version n to n + 1.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {0: _v1_initial}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {0: _v1_initial, 1: _v2_local_features}
 
 SCHEMA_VERSION = max(MIGRATIONS) + 1
