@@ -161,8 +161,6 @@ def evaluate(lib: Library, queries: list[dict], path_to_rel, equivalent, related
                     k["verified_on_related_shot"].append(1)
                 else:
                     wrong.append({"query": q["kind"], "source": q["rel"], "hit": r, "inliers": h.inliers})
-        cands = lib._last_candidates if hasattr(lib, "_last_candidates") else None  # noqa: SLF001
-        del cands
     out = {}
     for kind, k in per.items():
         out[kind] = {
@@ -185,8 +183,8 @@ def evaluate(lib: Library, queries: list[dict], path_to_rel, equivalent, related
 
 def vote_only_baseline(lib: Library, queries: list[dict], path_to_rel, equivalent) -> dict:
     """Recall@1 of the descriptor vote alone (no RANSAC), per kind."""
-    from app.search.crop import vote
     from app.imaging.local_features import binary_codes, query_features
+    from app.search.crop import vote
 
     index = lib.features().get()
     photos = {}
@@ -271,7 +269,7 @@ def run_corpus(args) -> dict:
             result.update(evaluate(lib, queries, path_to_rel, equivalent, related))
             result["baseline_vote_only_recall@1"] = vote_only_baseline(lib, queries, path_to_rel, equivalent)
             result["coco_cbir_crop_queries"] = cbir_pairs(lib, path_to_rel)
-            n, stored = lib.features()._repo.stored_bytes()  # noqa: SLF001
+            n, stored = lib.features().stored_bytes()
             result["bytes_per_photo"] = {
                 "sqlite_codes_and_positions": round(stored / max(1, n)),
                 "faiss_index": round(lib.features().file_bytes() / max(1, n)),
@@ -342,7 +340,7 @@ def run_scale(args) -> dict:
                     or (top and top.split("_")[-1] == d.name.split("_")[-1] and res.hits[0].kind == HitKind.EXACT)
                 )
                 verified.append(bool(res.hits and res.hits[0].kind == HitKind.EXACT))
-            n, stored = lib.features()._repo.stored_bytes()  # noqa: SLF001
+            n, stored = lib.features().stored_bytes()
             index = lib.features().get()
             return {
                 "photos": stats.indexed,

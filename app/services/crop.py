@@ -12,6 +12,7 @@ from app.imaging.decode import DecodeError, decode_bytes, read_file
 from app.imaging.local_features import FEATURES_VERSION, index_features
 from app.imaging.thumbnails import read_spool
 from app.search.crop import ExactResult, PhotoFeatureCache, find_exact
+from app.search.crop_dense import dense_hits
 from app.search.query_image import QueryImage
 from app.services.search import SearchMixin
 from app.storage.feature_index import FeatureStore
@@ -57,6 +58,9 @@ class CropSearchMixin(SearchMixin):
             self._photo_features,
             self._working_image,
             exclude,
+            dense=lambda img, cands: dense_hits(
+                img, [c.photo_id for c in cands], self.repo.photos_by_ids, self._working_image
+            ),
         )
 
     def _exact_hits(self, query: SearchQuery, qimg: QueryImage, results: SearchResults) -> list[SearchHit]:

@@ -189,4 +189,9 @@ class FeatureStore:
                 self._dirty = False
 
     def file_bytes(self) -> int:
+        """Bytes of the saved FAISS cache (codes, ids, per-photo seqs)."""
         return FeatureIndex.file_bytes(self._folder)
+
+    def stored_bytes(self) -> tuple[int, int]:
+        """(photos with features, bytes of their codes and positions in the database)."""
+        return self._repo.stored_bytes()
