@@ -34,7 +34,8 @@ NEIGHBOURS = 16
 MAX_HAMMING = 40  # of 256 bits; a true match of a rescaled, recompressed crop is usually under 30
 MAX_VERIFY = 8  # candidates verified at most per query (and mirror pass)
 KEEP_VERIFYING = 0.2  # verify further candidates while their vote is at least this x the best verified one
-TIME_BUDGET_S = 0.7  # stop verifying more candidates after this long (the first one always runs)
+TIME_BUDGET_S = 0.7  # stop verifying more candidates after this long ...
+MIN_VERIFY = 3  # ... but only once this many have been tried
 
 
 @dataclass(slots=True)
@@ -164,13 +165,19 @@ def _verify_candidates(
     photos = photos_by_ids([c.photo_id for c in shortlist])
     hits: list[SearchHit] = []
     best_verified = 0.0
+    by_content: dict[str, Verification | None] = {}
     for i, cand in enumerate(shortlist):
-        if i and (time.perf_counter() - t0 > TIME_BUDGET_S):
+        if i >= MIN_VERIFY and (time.perf_counter() - t0 > TIME_BUDGET_S):
             break
         if best_verified and cand.votes < KEEP_VERIFYING * best_verified:
             break
         photo = photos.get(cand.photo_id)
         if photo is None:
+            continue
+        if photo.content_hash in by_content:  # a byte-identical copy: same answer, no second RANSAC
+            done = by_content[photo.content_hash]
+            if done is not None:
+                hits.append(_hit(photo, done, cand.votes, mirrored))
             continue
         loaded = cache.get(photo, load_photo)
         if loaded is None:
@@ -178,6 +185,8 @@ def _verify_candidates(
         pf, scale = loaded
         out.verified_tried += 1
         v = verify(feats, size, pf, scale, mirrored)
+        if photo.content_hash:
+            by_content[photo.content_hash] = v
         if v is not None:
             hits.append(_hit(photo, v, cand.votes, mirrored))
             best_verified = max(best_verified, cand.votes)
