@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select
 from app.storage.schema import photos
 from app.storage.schema_features import local_features
 
+_CODE_BYTES = 32  # 256-bit codes (local_features.CODE_BYTES)
 _XY_FIXED = 8.0  # positions are stored as uint16 in 1/8 pixel: exact enough, 4 bytes a keypoint
 _CHUNK = 500
 
@@ -46,7 +47,7 @@ def delete_features(conn: Connection, photo_id: int) -> None:
 
 
 def _decode(row) -> StoredFeatures:
-    codes = np.frombuffer(row.codes, np.uint8).reshape(row.count, -1)
+    codes = np.frombuffer(row.codes, np.uint8).reshape(row.count, _CODE_BYTES)
     xy = np.frombuffer(row.xy, "<u2").reshape(row.count, 2).astype(np.float32) / _XY_FIXED
     return StoredFeatures(row.photo_id, codes, xy, row.scale)
 

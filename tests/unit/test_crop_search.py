@@ -39,6 +39,7 @@ def library(tmp_path_factory):
     for i in range(5):
         textured_photo(photos / f"t{i}.jpg", seed=i)
     make_photo(photos / "plain.jpg", seed=50, size=(800, 600))  # smooth, few keypoints
+    Image.new("RGB", (300, 200), (128, 128, 128)).save(photos / "blank.png")  # no keypoints at all
     (photos / "copy_of_t2.jpg").write_bytes((photos / "t2.jpg").read_bytes())
     lib = Library.open(root / "lib", create=True, encoder=None, detector=None)
     lib.index([photos])
