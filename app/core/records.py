@@ -28,6 +28,17 @@ class FastRecord:
     unchanged: bool = False  # same bytes as already indexed (a touched file): only size/mtime move
     size: int | None = None  # new (size, mtime_ns) to record for a changed file
     mtime_ns: int | None = None
+    local_features: LocalFeatures | None = None  # crop search's codes of the working image
+
+
+@dataclass(slots=True)
+class LocalFeatures:
+    """Compact local features of one photo (see app/imaging/local_features.py)."""
+
+    version: str
+    codes: np.ndarray  # (n, 32) uint8
+    xy: np.ndarray  # (n, 2) float32, working-image pixels
+    scale: float  # photo pixels per working-image pixel
 
 
 @dataclass(slots=True)

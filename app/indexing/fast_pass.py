@@ -15,9 +15,10 @@ from pathlib import Path
 from PIL import Image
 
 from app.core.progress import CancelToken, PhaseMeter, ProgressCallback
-from app.core.records import FastRecord
+from app.core.records import FastRecord, LocalFeatures
 from app.imaging.decode import DecodeError, content_hash, decode_bytes, read_file
 from app.imaging.hashes import compute_hashes
+from app.imaging.local_features import FEATURES_VERSION, index_features
 from app.imaging.thumbnails import write_spool, write_thumbnail
 from app.indexing.context import IndexContext
 from app.indexing.workers import BatchWriter, prefetch
@@ -78,6 +79,8 @@ def _prepare(ctx: IndexContext, moves: MoveClaims, item: WorkItem) -> _Prepared:
         return _Prepared(rec)
     rec.width, rec.height, rec.format, rec.taken_at = decoded.width, decoded.height, decoded.format, decoded.taken_at
     rec.hashes, _trim = compute_hashes(decoded.image)
+    feats = index_features(decoded.image, decoded.width)
+    rec.local_features = LocalFeatures(FEATURES_VERSION, feats.codes, feats.xy, feats.scale)
     write_thumbnail(decoded.image, ctx.paths.thumbnail_for(rec.content_hash), ctx.settings.thumbnail_size)
     if ctx.encoder is not None:
         _spool(ctx, rec.photo_id, decoded.image)

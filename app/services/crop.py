@@ -2,17 +2,127 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from app.core.models import Box, RegionQuery, SearchQuery, SearchResults
+from PIL import Image
+
+from app.core.models import Box, IndexStats, LibraryStatus, Photo, RegionQuery, SearchHit, SearchQuery, SearchResults
+from app.imaging.decode import DecodeError, decode_bytes, read_file
+from app.imaging.local_features import FEATURES_VERSION, index_features
+from app.imaging.thumbnails import read_spool
+from app.search.crop import ExactResult, PhotoFeatureCache, find_exact
+from app.search.crop_dense import dense_hits
+from app.search.query_image import QueryImage
 from app.services.search import SearchMixin
+from app.storage.feature_index import FeatureStore
+from app.storage.features_repo import FeaturesRepository
+
+log = logging.getLogger(__name__)
 
 
 class CropSearchMixin(SearchMixin):
+    _feature_store: FeatureStore | None = None
+    _photo_features: PhotoFeatureCache | None = None
+
     def search_image(self, image: Path | str | bytes, top: int | None = None) -> SearchResults:
-        """Photos containing ``image`` (a file or encoded bytes), verified hits first, each with its box."""
+        """Photos containing ``image`` (a file or encoded bytes), verified hits first, each with its box.
+
+        Raises:
+            BadInputError: the file is missing or is not a readable image.
+        """
         return self.search(SearchQuery(image=str(image) if isinstance(image, Path) else image, top=top))
 
     def search_region(self, photo_id: int, box: Box, top: int | None = None) -> SearchResults:
         """The same search with the query cut from an indexed photo; that photo itself is left out."""
         return self.search(SearchQuery(region=RegionQuery(photo_id, box), top=top))
+
+    # The exact path
+
+    def features(self) -> FeatureStore:
+        """The local-feature FAISS cache (loaded and brought up to date on use)."""
+        if self._feature_store is None:
+            repo = FeaturesRepository(self.repo.engine)
+            self._feature_store = FeatureStore(repo, self.paths.indexes, FEATURES_VERSION, can_save=self.is_writer)
+            self._photo_features = PhotoFeatureCache()
+        return self._feature_store
+
+    def exact_search(self, image: Image.Image, exclude: frozenset[int] = frozenset()) -> ExactResult:
+        """Geometrically verified hits for ``image`` with the diagnostics (candidates, keypoints)."""
+        index = self.features().get()
+        assert self._photo_features is not None
+        return find_exact(
+            image,
+            index.search,
+            self.repo.photos_by_ids,
+            self._photo_features,
+            self._working_image,
+            exclude,
+            dense=lambda img, cands: dense_hits(
+                img, [c.photo_id for c in cands], self.repo.photos_by_ids, self._working_image
+            ),
+        )
+
+    def _exact_hits(self, query: SearchQuery, qimg: QueryImage, results: SearchResults) -> list[SearchHit]:
+        res = self.exact_search(qimg.image, query.exclude_photo_ids)
+        if res.query_keypoints == 0:
+            results.notes.append("the query image has no detail to match exactly (plain area)")
+        return res.hits
+
+    def _working_image(self, photo: Photo) -> Image.Image | None:
+        """The photo as the fast pass saw it: the spooled copy if still there, else decoded again."""
+        spooled = self.paths.spool / f"{photo.id}.jpg"
+        if spooled.exists():
+            img = read_spool(spooled)
+            if img is not None:
+                return img
+        try:
+            data = read_file(Path(photo.path))
+            return decode_bytes(data, self.settings.work_image_size, self.settings.max_image_pixels).image
+        except DecodeError as exc:
+            log.info("crop search: cannot read candidate %s: %s", photo.path, exc)
+            return None
+
+    # Indexing and closing: keep the cache in step and fill in photos indexed before crop search existed
+
+    def index(self, *args, **kwargs) -> IndexStats:  # type: ignore[override]
+        stats = super().index(*args, **kwargs)
+        if not stats.cancelled:
+            self._backfill_features(stats)
+            store = self.features()
+            store.get()
+            store.save()
+        return stats
+
+    def _backfill_features(self, stats: IndexStats) -> None:
+        repo = FeaturesRepository(self.repo.engine)
+        todo = repo.photos_without_features(FEATURES_VERSION)
+        batch = []
+        for pid, path in todo:
+            try:
+                decoded = decode_bytes(read_file(Path(path)), self.settings.work_image_size)
+            except DecodeError:
+                continue
+            f = index_features(decoded.image, decoded.width)
+            batch.append((pid, FEATURES_VERSION, f.codes, f.xy, f.scale))
+            if len(batch) >= 64:
+                repo.write_many(batch)
+                batch = []
+        repo.write_many(batch)
+        if todo:
+            stats.notes.append(f"crop search: local features added for {len(todo)} photos indexed earlier")
+
+    def status(self) -> LibraryStatus:
+        """As the core's, and the local-feature cache is loaded (or rebuilt) and saved too."""
+        st = super().status()
+        store = self.features()
+        store.get()
+        store.save()
+        return st
+
+    def close(self) -> None:
+        try:
+            if self._feature_store is not None:
+                self._feature_store.save()
+        finally:
+            super().close()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection
 
-from app.storage import schema, schema_dupes, schema_watch
+from app.storage import schema, schema_dupes, schema_features, schema_watch
 
 _V1_TABLES = [schema.meta, schema.folders, schema.photos, schema.regions, schema.embeddings, schema.hashes]
 
@@ -28,7 +28,16 @@ def _dupes_tables(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=schema_dupes.DUPES_TABLES)
 
 
+def _local_features(conn: Connection) -> None:
+    schema_features.local_features.create(conn)
+
+
 # MIGRATIONS[n] brings a database from version n to n + 1.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {0: _v1_initial, 1: _watch_offline_folders, 2: _dupes_tables}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    0: _v1_initial,
+    1: _watch_offline_folders,
+    2: _dupes_tables,
+    3: _local_features,
+}
 
 SCHEMA_VERSION = max(MIGRATIONS) + 1

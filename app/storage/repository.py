@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, u
 
 from app.core.models import Folder, Photo, PhotoState, Region, RegionKind
 from app.core.records import FastRecord, RegionPassRecord, RegionRecord
+from app.storage.features_repo import delete_features, write_features
 from app.storage.schema import embeddings, folders, hashes, meta, photos, regions
 
 _CHUNK = 500  # SQLite's bound-parameter limit is 32766; stay far below it
@@ -237,6 +238,7 @@ class PhotoRepository:
                     changes.merge(self._move(conn, rec))
                 elif rec.error is not None:
                     changes.merge(self._clear_analysis(conn, rec.photo_id))
+                    delete_features(conn, rec.photo_id)
                     conn.execute(
                         update(photos)
                         .where(photos.c.id == rec.photo_id)
@@ -280,6 +282,11 @@ class PhotoRepository:
             conn.execute(
                 insert(hashes), [{"photo_id": rec.photo_id, "kind": k, "value": v} for k, v in rec.hashes.items()]
             )
+        lf = rec.local_features
+        if lf is not None:
+            write_features(conn, rec.photo_id, lf.version, lf.codes, lf.xy, lf.scale)
+        else:
+            delete_features(conn, rec.photo_id)
         return changes
 
     def _move(self, conn: Connection, rec: FastRecord) -> VectorChanges:

@@ -1,0 +1,193 @@
+"""Exact crop search: descriptor votes for candidate photos, then RANSAC verification of the best.
+
+1. The query's RootSIFT descriptors become 256-bit codes; each code's nearest codes in the FAISS index
+   vote for their photos. A vote is weighted by how close the code is and divided by the square root of
+   how many *different* pictures the code matched, where photos matched at the same distance count as
+   one picture: byte-identical copies and burst frames share their codes, so they neither cancel each
+   other (as in a ratio test) nor dilute the vote.
+2. Candidates, best vote first, are verified with a homography from full features re-extracted from
+   the candidate's working image (spool or file), until the vote falls well below the best verified.
+3. With no verified hit, the same is tried with the query mirrored, then the dense path
+   (``crop_dense``) for crops with too few keypoints.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+import numpy as np
+from PIL import Image
+
+from app.core.models import HitKind, Photo, SearchHit
+from app.imaging.local_features import Features, binary_codes, full_features, query_features
+from app.search.crop_verify import Verification, verify
+
+log = logging.getLogger(__name__)
+
+NEIGHBOURS = 16
+MAX_HAMMING = 40  # of 256 bits; a true match of a rescaled, recompressed crop is usually under 30
+MAX_VERIFY = 8  # candidates verified at most per query (and mirror pass)
+KEEP_VERIFYING = 0.2  # verify further candidates while their vote is at least this x the best verified one
+TIME_BUDGET_S = 0.7  # stop verifying more candidates after this long ...
+MIN_VERIFY = 3  # ... but only once this many have been tried
+
+
+@dataclass(slots=True)
+class Candidate:
+    photo_id: int
+    votes: float
+
+
+@dataclass(slots=True)
+class ExactResult:
+    hits: list[SearchHit] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)
+    query_keypoints: int = 0
+    verified_tried: int = 0
+    mirrored: bool = False
+    dense: bool = False
+
+
+def vote(distances: np.ndarray, photo_ids: np.ndarray, exclude: frozenset[int] = frozenset()) -> list[Candidate]:
+    """Duplicate-aware weighted votes; best first."""
+    sigma = MAX_HAMMING / 2
+    totals: dict[int, float] = {}
+    for drow, irow in zip(distances, photo_ids, strict=True):
+        best: dict[int, int] = {}
+        for d, pid in zip(drow.tolist(), irow.tolist(), strict=True):
+            if pid < 0 or d > MAX_HAMMING or pid in exclude or pid in best:
+                continue
+            best[pid] = d
+        if not best:
+            continue
+        # Distinct pictures among the matches: equal distances (within 2 bits) are one picture's copies.
+        ds = sorted(set(best.values()))
+        groups = 1 + sum(1 for a, b in pairwise(ds) if b - a > 2)
+        norm = groups**0.5
+        for pid, d in best.items():
+            totals[pid] = totals.get(pid, 0.0) + float(np.exp(-((d / sigma) ** 2))) / norm
+    return [Candidate(p, v) for p, v in sorted(totals.items(), key=lambda kv: -kv[1])]
+
+
+class PhotoFeatureCache:
+    """Full features of recently verified photos (re-extraction is the costly step of a query)."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._items: OrderedDict[tuple[int, str | None], tuple[Features, float]] = OrderedDict()
+        self._size, self._lock = size, threading.Lock()
+
+    def get(self, photo: Photo, load: Callable[[Photo], Image.Image | None]) -> tuple[Features, float] | None:
+        key = (photo.id, photo.content_hash)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        img = load(photo)
+        if img is None:
+            return None
+        feats = full_features(img)
+        value = (feats, (photo.width or img.width) / img.width)
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value
+
+
+def _hit(photo: Photo, v: Verification, votes: float, mirrored: bool) -> SearchHit:
+    details: dict[str, object] = {"inliers": v.inliers, "matches": v.matches, "votes": round(votes, 2)}
+    if mirrored:
+        details["mirrored"] = True
+    return SearchHit(
+        photo_id=photo.id,
+        path=photo.path,
+        score=round(v.inliers / (v.inliers + 8), 4),  # 15 inliers -> 0.65, 50 -> 0.86, 200 -> 0.96
+        kind=HitKind.EXACT,
+        box=v.box,
+        outline=v.outline,
+        inliers=v.inliers,
+        details=details,
+    )
+
+
+def find_exact(
+    image: Image.Image,
+    search_codes: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]],
+    photos_by_ids: Callable[[list[int]], dict[int, Photo]],
+    cache: PhotoFeatureCache,
+    load_photo: Callable[[Photo], Image.Image | None],
+    exclude: frozenset[int] = frozenset(),
+    dense: Callable[[Image.Image, list[Candidate]], list[SearchHit]] | None = None,
+) -> ExactResult:
+    """Verified hits for a query image, most inliers first."""
+    out = ExactResult()
+    t0 = time.perf_counter()
+    for mirrored in (False, True):
+        feats, f = query_features(image, mirror=mirrored)
+        if not mirrored:
+            out.query_keypoints = len(feats)
+        if len(feats) == 0:
+            break
+        dist, ids = search_codes(binary_codes(feats.desc), NEIGHBOURS)
+        cands = vote(dist, ids, exclude)
+        if not mirrored:
+            out.candidates = cands
+        size = (image.width * f, image.height * f)
+        hits = _verify_candidates(feats, size, cands, photos_by_ids, cache, load_photo, mirrored, t0, out)
+        if hits:
+            out.hits, out.mirrored = hits, mirrored
+            break
+    if not out.hits and dense is not None:
+        out.hits = dense(image, out.candidates)
+        out.dense = bool(out.hits)
+    out.hits.sort(key=lambda h: -(h.inliers or 0))
+    return out
+
+
+def _verify_candidates(
+    feats: Features,
+    size: tuple[float, float],
+    cands: list[Candidate],
+    photos_by_ids: Callable[[list[int]], dict[int, Photo]],
+    cache: PhotoFeatureCache,
+    load_photo: Callable[[Photo], Image.Image | None],
+    mirrored: bool,
+    t0: float,
+    out: ExactResult,
+) -> list[SearchHit]:
+    shortlist = cands[:MAX_VERIFY]
+    photos = photos_by_ids([c.photo_id for c in shortlist])
+    hits: list[SearchHit] = []
+    best_verified = 0.0
+    by_content: dict[str, Verification | None] = {}
+    for i, cand in enumerate(shortlist):
+        if i >= MIN_VERIFY and (time.perf_counter() - t0 > TIME_BUDGET_S):
+            break
+        if best_verified and cand.votes < KEEP_VERIFYING * best_verified:
+            break
+        photo = photos.get(cand.photo_id)
+        if photo is None:
+            continue
+        if photo.content_hash in by_content:  # a byte-identical copy: same answer, no second RANSAC
+            done = by_content[photo.content_hash]
+            if done is not None:
+                hits.append(_hit(photo, done, cand.votes, mirrored))
+            continue
+        loaded = cache.get(photo, load_photo)
+        if loaded is None:
+            continue
+        pf, scale = loaded
+        out.verified_tried += 1
+        v = verify(feats, size, pf, scale, mirrored)
+        if photo.content_hash:
+            by_content[photo.content_hash] = v
+        if v is not None:
+            hits.append(_hit(photo, v, cand.votes, mirrored))
+            best_verified = max(best_verified, cand.votes)
+    return hits

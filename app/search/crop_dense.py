@@ -1,0 +1,128 @@
+"""The dense path: small crops of plain areas (a door, grass, a floor) have too few keypoints for a
+homography, but their pixels still correlate. Multi-scale normalised cross-correlation of the query
+against the working images of the best-voted candidates, coarse then refined; reported only when the
+peak is both very high and clearly above any other place in the photo.
+
+Handles translation and scale (crops, resizes); not rotation or mirroring, which the keypoint path
+covers for crops with texture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from app.core.models import HitKind, Photo, SearchHit
+
+COARSE_SIDE = 320  # long side of the candidate for the scale sweep
+SCALES = np.geomspace(0.06, 0.9, 16)  # query long side as a fraction of the photo's long side
+MIN_NCC = 0.93  # refined correlation needed to report a hit
+MIN_MARGIN = 0.08  # the best place must beat any place a template-width away by this much
+MIN_STD = 4.0  # grey levels: a flat query (sky, a white wall) matches everywhere, so it is not tried
+MAX_CANDIDATES = 4
+
+
+def _gray(img: Image.Image) -> np.ndarray:
+    return np.asarray(img.convert("L"), np.float32)
+
+
+def _resize(a: np.ndarray, w: int, h: int) -> np.ndarray:
+    interp = cv2.INTER_AREA if w < a.shape[1] else cv2.INTER_LINEAR
+    return cv2.resize(a, (max(1, w), max(1, h)), interpolation=interp)
+
+
+def dense_match(query: Image.Image, photo: Image.Image) -> tuple[float, tuple[float, float, float, float]] | None:
+    """(correlation, box in ``photo`` pixels) of the query's best place, or None if not convincing."""
+    q = _gray(query)
+    if q.std() < MIN_STD or min(q.shape) < 8:
+        return None
+    p = _gray(photo)
+    f = COARSE_SIDE / max(p.shape)
+    pc = _resize(p, round(p.shape[1] * f), round(p.shape[0] * f)) if f < 1 else p
+    f = pc.shape[1] / p.shape[1]
+    aspect = q.shape[0] / q.shape[1]
+    best = (-1.0, 0.0, (0, 0), None)
+    for s in SCALES:
+        tw = round(s * max(pc.shape) / max(1.0, aspect))
+        if aspect > 1:
+            tw = round(s * max(pc.shape) / aspect)
+        th = round(tw * aspect)
+        if tw < 8 or th < 8 or tw > pc.shape[1] or th > pc.shape[0]:
+            continue
+        t = _resize(q, tw, th)
+        if t.std() < 1.0:
+            continue
+        res = cv2.matchTemplate(pc, t, cv2.TM_CCOEFF_NORMED)
+        _, val, _, loc = cv2.minMaxLoc(res)
+        if val > best[0]:
+            best = (float(val), float(tw), loc, res)
+    score, tw, loc, res = best
+    if res is None or score < MIN_NCC - 0.1:
+        return None
+    th = tw * aspect
+    # Distinctiveness: blank out the peak's neighbourhood and look at the runner-up.
+    masked = res.copy()
+    x0, y0 = loc
+    masked[max(0, int(y0 - th)) : int(y0 + th) + 1, max(0, int(x0 - tw)) : int(x0 + tw) + 1] = -1
+    if score - float(masked.max()) < MIN_MARGIN:
+        return None
+    # Refine at full resolution around the coarse place, over a narrow band of scales.
+    refined = (-1.0, None)
+    for k in np.linspace(0.94, 1.06, 7):
+        w = round(tw / f * k)
+        h = round(th / f * k)
+        if w < 8 or h < 8 or w > p.shape[1] or h > p.shape[0]:
+            continue
+        cx, cy = (x0 + tw / 2) / f, (y0 + th / 2) / f
+        pad = max(6, int(0.15 * max(w, h)))
+        rx0, ry0 = int(max(0, cx - w / 2 - pad)), int(max(0, cy - h / 2 - pad))
+        rx1, ry1 = int(min(p.shape[1], cx + w / 2 + pad)), int(min(p.shape[0], cy + h / 2 + pad))
+        roi = p[ry0:ry1, rx0:rx1]
+        if roi.shape[0] < h or roi.shape[1] < w:
+            continue
+        r = cv2.matchTemplate(roi, _resize(q, w, h), cv2.TM_CCOEFF_NORMED)
+        _, val, _, (lx, ly) = cv2.minMaxLoc(r)
+        if val > refined[0]:
+            refined = (float(val), (rx0 + lx, ry0 + ly, rx0 + lx + w, ry0 + ly + h))
+    if refined[1] is None or refined[0] < MIN_NCC:
+        return None
+    return refined[0], tuple(float(v) for v in refined[1])  # type: ignore[return-value]
+
+
+def dense_hits(
+    image: Image.Image,
+    candidate_ids: list[int],
+    photos_by_ids: Callable[[list[int]], dict[int, Photo]],
+    load_photo: Callable[[Photo], Image.Image | None],
+) -> list[SearchHit]:
+    """Dense matches among the first candidates; hits carry the box in full-resolution photo pixels."""
+    ids = candidate_ids[:MAX_CANDIDATES]
+    photos = photos_by_ids(ids)
+    hits = []
+    for pid in ids:
+        photo = photos.get(pid)
+        img = load_photo(photo) if photo is not None else None
+        if img is None:
+            continue
+        m = dense_match(image, img)
+        if m is None:
+            continue
+        ncc, box = m
+        s = (photo.width or img.width) / img.width
+        x0, y0, x1, y1 = (v * s for v in box)
+        hits.append(
+            SearchHit(
+                photo_id=photo.id,
+                path=photo.path,
+                score=round(ncc, 4),
+                kind=HitKind.EXACT,
+                box=(x0, y0, x1, y1),
+                outline=((x0, y0), (x1, y0), (x1, y1), (x0, y1)),
+                details={"method": "dense", "ncc": round(ncc, 4)},
+            )
+        )
+    hits.sort(key=lambda h: -h.score)
+    return hits

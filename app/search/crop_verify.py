@@ -1,0 +1,121 @@
+"""RANSAC homography verification of one candidate photo against a query, with degeneracy checks.
+
+The acceptance rule is deliberately strict: a verified hit is shown as *this photo contains your
+image*, so a false one is worse than a miss (the semantic path and lower ranks catch misses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from app.core.models import Box
+from app.imaging.local_features import Features
+
+RATIO = 0.8  # Lowe's ratio test within one photo (duplicates across photos are handled by the vote)
+MIN_INLIERS = 15  # below ~10-12, logos and signs verify on the wrong photo; see docs/crop-search.md
+MIN_INLIER_RATIO = 0.15  # of ratio-test matches
+REPROJ_PX = 4.0  # RANSAC threshold in working-image pixels of the candidate
+MAX_SIDE_RATIO = 4.0  # projected quad: opposite sides may differ at most this much (strong perspective)
+MIN_SCALE, MAX_SCALE = 0.03, 12.0  # linear size of the query in the photo relative to the query itself
+
+
+@dataclass(slots=True)
+class Verification:
+    inliers: int
+    matches: int
+    outline: tuple[tuple[float, float], ...]  # query corners TL, TR, BR, BL in photo pixels
+    box: Box  # bounding box of the outline, clamped to the photo
+
+
+_matcher = None
+
+
+def match(query: Features, photo: Features) -> tuple[np.ndarray, np.ndarray]:
+    """Ratio-test matches: (query points, photo points), each (m, 2)."""
+    empty = np.zeros((0, 2), np.float32)
+    if len(query) < 2 or len(photo) < 2:
+        return empty, empty
+    matcher = cv2.BFMatcher(cv2.NORM_L2)
+    pairs = matcher.knnMatch(query.desc, photo.desc, k=2)
+    good = [m for m, n in (p for p in pairs if len(p) == 2) if m.distance < RATIO * n.distance]
+    if not good:
+        return empty, empty
+    qi = np.fromiter((m.queryIdx for m in good), np.int64, len(good))
+    pi = np.fromiter((m.trainIdx for m in good), np.int64, len(good))
+    return query.xy[qi], photo.xy[pi]
+
+
+def _convex_positive(quad: np.ndarray) -> bool:
+    """All turns of the quad in the same (image-clockwise) direction: not twisted, not mirrored."""
+    crosses = []
+    for i in range(4):
+        a, b, c = quad[i], quad[(i + 1) % 4], quad[(i + 2) % 4]
+        crosses.append((b[0] - a[0]) * (c[1] - b[1]) - (b[1] - a[1]) * (c[0] - b[0]))
+    return all(c > 0 for c in crosses)
+
+
+def _plausible(quad: np.ndarray, corners: np.ndarray, photo_size: tuple[int, int]) -> bool:
+    """Reject homographies no real crop, resize or photo of the same scene produces."""
+    if not np.all(np.isfinite(quad)) or not _convex_positive(quad):
+        return False
+    sides = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
+    qsides = np.linalg.norm(corners - np.roll(corners, -1, axis=0), axis=1)
+    rel = sides / np.maximum(qsides, 1e-6)
+    if rel.min() <= 0 or rel.max() / rel.min() > MAX_SIDE_RATIO:
+        return False
+    area = cv2.contourArea(quad.astype(np.float32))
+    qarea = cv2.contourArea(corners.astype(np.float32))
+    scale = (area / max(qarea, 1e-6)) ** 0.5
+    if not MIN_SCALE <= scale <= MAX_SCALE or area < 64:
+        return False
+    w, h = photo_size
+    # Most of the query must land on the photo (a crop cannot hang far off the edge).
+    xs, ys = np.clip(quad[:, 0], 0, w), np.clip(quad[:, 1], 0, h)
+    inside = cv2.contourArea(np.stack([xs, ys], 1).astype(np.float32))
+    return inside >= 0.75 * area
+
+
+def verify(
+    query: Features, query_size: tuple[float, float], photo: Features, photo_scale: float, mirrored: bool = False
+) -> Verification | None:
+    """Fit a homography query -> photo; None unless it passes every check.
+
+    ``query_size`` is the (width, height) of the frame the query features live in; ``photo_scale``
+    maps the photo features' pixels to the full-resolution photo. With ``mirrored`` the query
+    features were computed on the flipped query, so the outline's corners are re-ordered to name the
+    original query's corners.
+    """
+    qp, pp = match(query, photo)
+    if len(qp) < MIN_INLIERS:
+        return None
+    H, mask = cv2.findHomography(qp, pp, cv2.USAC_MAGSAC, REPROJ_PX, maxIters=2000, confidence=0.999)
+    if H is None or mask is None:
+        return None
+    inliers = int(mask.sum())
+    if inliers < MIN_INLIERS or inliers < MIN_INLIER_RATIO * len(qp):
+        return None
+    w, h = query_size
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
+    quad = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), H).reshape(-1, 2)
+    if not _plausible(quad, corners, photo.size):
+        return None
+    # The inliers must spread over the query, not sit on one small patch (a logo on another photo).
+    inl = qp[mask.ravel().astype(bool)]
+    spread = (np.ptp(inl[:, 0]) * np.ptp(inl[:, 1])) / max(w * h, 1e-6)
+    if spread < 0.04:
+        return None
+    if mirrored:  # flipped frame: original TL is at flipped TR, and so on
+        quad = quad[[1, 0, 3, 2]]
+    full = quad * photo_scale
+    pw, ph = photo.size[0] * photo_scale, photo.size[1] * photo_scale
+    box = (
+        float(max(0.0, full[:, 0].min())),
+        float(max(0.0, full[:, 1].min())),
+        float(min(pw, full[:, 0].max())),
+        float(min(ph, full[:, 1].max())),
+    )
+    outline = tuple((float(x), float(y)) for x, y in full)
+    return Verification(inliers, len(qp), outline, box)

@@ -1,0 +1,379 @@
+"""Crop search benchmark: recall, box IoU, false verifications, latency and bytes of the exact path.
+
+Builds its own queries from the shared corpus: COCO object boxes, random regions of 10-30 % of a
+photo, small regions of 3-8 %, each rescaled by 0.6-1.0 and re-encoded at JPEG q70-90. Indexes the
+library with no CLIP weights (the geometric path alone, as with ``--clip-pretrained none``) and
+prints JSON. ``baseline_vote_only`` is the same queries ranked by descriptor votes alone (no RANSAC),
+the prototype's first stage, so the verification's contribution is visible.
+
+    python -m benchmarks.bench_crop_search --photos 300 --queries 40      # development
+    python -m benchmarks.bench_crop_search                                # full corpus
+    python -m benchmarks.bench_crop_search --scale 10000 --queries 40     # 10k photos, features only
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from app.core.models import HitKind, SearchQuery
+from app.imaging.decode import decode_bytes, read_file
+from app.imaging.local_features import index_features
+from app.services import Library
+from benchmarks.common import CORPUS, corpus_photos, peak_rss_mb
+
+KINDS = {"region": (0.10, 0.30), "small": (0.03, 0.08)}
+
+
+def _related_group(rel: str) -> str | None:
+    """Photos of the same scene (near-duplicate sets): a verified hit among them is not 'wrong'."""
+    parts = rel.split("/")
+    name = parts[-1]
+    if rel.startswith("inria_holidays_thumbs/"):
+        return "holidays:" + str(int(name[:6]) // 100)
+    if rel.startswith("ukbench/"):
+        return "ukbench:" + str(int("".join(c for c in name if c.isdigit())) // 4)
+    if rel.startswith("imagededup_ukbench_variants/") and "00120" in name:
+        return "ukbench120"
+    if rel.startswith("mAP_indoor_frames/"):
+        return "mAP-room"
+    if rel.startswith("exif_samples/orientation/"):
+        return "orientation:" + name.split("_")[0]
+    if rel.startswith("photoprism_examples/") and "4120" in name:
+        return "IMG_4120"
+    if rel.startswith(("coco_mini/", "coco_tiny/", "coco_cbir_crop_queries/targets/")):
+        return "coco:" + name
+    return None
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _encode(img: Image.Image, rng: np.random.Generator) -> bytes:
+    s = rng.uniform(0.6, 1.0)
+    img = img.resize((max(8, round(img.width * s)), max(8, round(img.height * s))), Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=int(rng.integers(70, 91)))
+    return buf.getvalue()
+
+
+def _random_box(w: int, h: int, lo: float, hi: float, rng: np.random.Generator) -> tuple[int, int, int, int]:
+    area = rng.uniform(lo, hi) * w * h
+    aspect = rng.uniform(0.6, 1.6)
+    bw = int(min(w, max(16, (area * aspect) ** 0.5)))
+    bh = int(min(h, max(16, area / bw)))
+    x, y = int(rng.integers(0, w - bw + 1)), int(rng.integers(0, h - bh + 1))
+    return x, y, x + bw, y + bh
+
+
+def _coco_boxes(library: set[str]) -> list[tuple[str, tuple[float, float, float, float]]]:
+    out = []
+    for sub in ("coco_mini", "coco_tiny"):
+        for split in ("val2017", "train2017"):
+            ann = CORPUS / sub / "annotations" / f"instances_{split}.json"
+            if not ann.exists():
+                continue
+            data = json.loads(ann.read_text())
+            files = {im["id"]: f"{sub}/{split}/{im['file_name']}" for im in data["images"]}
+            for a in data["annotations"]:
+                rel = files.get(a["image_id"])
+                x, y, w, h = a["bbox"]
+                if rel in library and w >= 40 and h >= 40 and not a.get("iscrowd"):
+                    out.append((rel, (x, y, x + w, y + h)))
+    return out
+
+
+def make_queries(rels: list[str], n: int, seed: int) -> list[dict]:
+    """(kind, source rel path, true box in full-res oriented pixels, encoded query bytes)."""
+    rng = np.random.default_rng(seed)
+    full: dict[str, Image.Image] = {}
+
+    def image(rel: str) -> Image.Image:
+        if rel not in full:
+            full[rel] = decode_bytes(read_file(CORPUS / rel), work_size=100_000).image
+        return full[rel]
+
+    queries = []
+    boxes = _coco_boxes(set(rels))
+    for i in rng.permutation(len(boxes))[:n]:
+        rel, box = boxes[i]
+        crop = image(rel).crop(tuple(round(v) for v in box))
+        queries.append({"kind": "object", "rel": rel, "box": box, "data": _encode(crop, rng)})
+    for kind, (lo, hi) in KINDS.items():
+        for _ in range(n):
+            rel = rels[int(rng.integers(0, len(rels)))]
+            img = image(rel)
+            box = _random_box(img.width, img.height, lo, hi, rng)
+            queries.append({"kind": kind, "rel": rel, "box": box, "data": _encode(img.crop(box), rng)})
+    return queries
+
+
+def _link_library(paths: list[Path], folder: Path) -> dict[str, str]:
+    """Symlink the chosen photos into one folder; returns library path -> corpus-relative path."""
+    mapping = {}
+    for p in paths:
+        rel = p.relative_to(CORPUS).as_posix()
+        dest = folder / rel.replace("/", "__")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.symlink_to(p)
+        mapping[str(dest.resolve(strict=False))] = rel
+        mapping[str(dest)] = rel
+    return mapping
+
+
+def evaluate(lib: Library, queries: list[dict], path_to_rel, equivalent, related) -> dict:
+    per = defaultdict(lambda: defaultdict(list))
+    wrong = []
+    lat = []
+    for q in queries:
+        t0 = time.perf_counter()
+        res = lib.search(SearchQuery(image=q["data"], top=5))
+        lat.append(time.perf_counter() - t0)
+        k = per[q["kind"]]
+        hits = res.hits
+        rels = [path_to_rel(h.path) for h in hits]
+        ok = [equivalent(q["rel"], r) for r in rels]
+        k["r1"].append(bool(ok[:1] and ok[0]))
+        k["r5"].append(any(ok[:5]))
+        k["verified1"].append(bool(hits and hits[0].kind == HitKind.EXACT and ok[0]))
+        if hits and ok[0] and hits[0].box is not None and path_to_rel(hits[0].path) == q["rel"]:
+            k["iou"].append(_iou(hits[0].box, q["box"]))
+        for h, r, good in zip(hits, rels, ok, strict=True):
+            if h.kind == HitKind.EXACT and not good:
+                if related(q["rel"], r):
+                    k["verified_on_related_shot"].append(1)
+                else:
+                    wrong.append({"query": q["kind"], "source": q["rel"], "hit": r, "inliers": h.inliers})
+    out = {}
+    for kind, k in per.items():
+        out[kind] = {
+            "queries": len(k["r1"]),
+            "recall@1": round(float(np.mean(k["r1"])), 4),
+            "recall@5": round(float(np.mean(k["r5"])), 4),
+            "verified_at_rank1": round(float(np.mean(k["verified1"])), 4),
+            "median_iou": round(float(np.median(k["iou"])), 4) if k["iou"] else None,
+            "verified_on_related_shot": len(k["verified_on_related_shot"]),
+        }
+    out["verified_but_wrong"] = len(wrong)
+    out["verified_but_wrong_examples"] = wrong[:5]
+    out["latency_s"] = {
+        "median": round(statistics.median(lat), 3),
+        "p95": round(float(np.percentile(lat, 95)), 3),
+        "max": round(max(lat), 3),
+    }
+    return out
+
+
+def vote_only_baseline(lib: Library, queries: list[dict], path_to_rel, equivalent) -> dict:
+    """Recall@1 of the descriptor vote alone (no RANSAC), per kind."""
+    from app.imaging.local_features import binary_codes, query_features
+    from app.search.crop import vote
+
+    index = lib.features().get()
+    photos = {}
+    per = defaultdict(list)
+    for q in queries:
+        img = decode_bytes(q["data"]).image
+        feats, _ = query_features(img)
+        if len(feats) == 0:
+            per[q["kind"]].append(False)
+            continue
+        cands = vote(*index.search(binary_codes(feats.desc), 16))
+        if not cands:
+            per[q["kind"]].append(False)
+            continue
+        pid = cands[0].photo_id
+        if pid not in photos:
+            photos[pid] = lib.repo.photo(pid).path
+        per[q["kind"]].append(equivalent(q["rel"], path_to_rel(photos[pid])))
+    return {k: round(float(np.mean(v)), 4) for k, v in per.items()}
+
+
+def cbir_pairs(lib: Library, path_to_rel) -> dict:
+    """coco_cbir_crop_queries: crops, close-ups and look-alikes of COCO val2017 targets."""
+    rows = list(csv.DictReader((CORPUS / "coco_cbir_crop_queries" / "pairs.csv").open()))
+    out = []
+    for row in rows:
+        res = lib.search(SearchQuery(image=str(CORPUS / "coco_cbir_crop_queries" / row["query"]), top=5))
+        target = row["target"].split("/")[-1]
+        names = [path_to_rel(h.path).split("/")[-1] for h in res.hits]
+        top_exact = bool(res.hits and res.hits[0].kind == HitKind.EXACT)
+        out.append(
+            {
+                "query": row["query"].split("/")[-1],
+                "target": target,
+                "rank1": bool(names[:1] and names[0] == target),
+                "in_top5": target in names,
+                "verified": top_exact and names[0] == target,
+                "inliers": res.hits[0].inliers if top_exact else None,
+            }
+        )
+    verified = [r["query"] for r in out if r["verified"]]
+    return {
+        "queries": len(out),
+        "recall@1": round(float(np.mean([r["rank1"] for r in out])), 4),
+        "recall@5": round(float(np.mean([r["in_top5"] for r in out])), 4),
+        "verified": len(verified),
+        "verified_queries (real crops)": verified,
+        "wrong_verified": sum(1 for r in out if r["inliers"] is not None and not r["rank1"]),
+    }
+
+
+def run_corpus(args) -> dict:
+    paths = corpus_photos()
+    if args.photos:
+        rng = np.random.default_rng(args.seed)
+        coco_targets = [p for p in paths if "coco_cbir_crop_queries/targets" in p.as_posix()]
+        rest = [p for p in paths if p not in coco_targets]
+        paths = coco_targets + [rest[i] for i in sorted(rng.permutation(len(rest))[: args.photos])]
+    rels = [p.relative_to(CORPUS).as_posix() for p in paths]
+    digests = {rel: hashlib.blake2b((CORPUS / rel).read_bytes(), digest_size=16).hexdigest() for rel in rels}
+    groups = {rel: _related_group(rel) for rel in rels}
+
+    def equivalent(a: str, b: str) -> bool:
+        if a == b or digests.get(a) == digests.get(b):
+            return True
+        ga, gb = groups.get(a), groups.get(b)  # coco:NAME is the same COCO image in two subsets
+        return ga is not None and ga == gb and (ga.startswith(("coco:", "orientation:")))
+
+    def related(a: str, b: str) -> bool:
+        return groups.get(a) is not None and groups.get(a) == groups.get(b)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        mapping = _link_library(paths, Path(tmp) / "photos")
+        path_to_rel = lambda p: mapping.get(p, p)  # noqa: E731
+        queries = make_queries(rels, args.queries, args.seed)
+        t0 = time.perf_counter()
+        with Library.open(Path(tmp) / "lib", create=True, encoder=None, detector=None) as lib:
+            stats = lib.index([Path(tmp) / "photos"])
+            index_s = time.perf_counter() - t0
+            lib.search(SearchQuery(image=queries[0]["data"]))  # warm-up: loads the FAISS cache
+            result = {"photos": stats.indexed, "index_seconds": round(index_s, 1)}
+            result.update(evaluate(lib, queries, path_to_rel, equivalent, related))
+            result["baseline_vote_only_recall@1"] = vote_only_baseline(lib, queries, path_to_rel, equivalent)
+            result["coco_cbir_crop_queries"] = cbir_pairs(lib, path_to_rel)
+            n, stored = lib.features().stored_bytes()
+            result["bytes_per_photo"] = {
+                "sqlite_codes_and_positions": round(stored / max(1, n)),
+                "faiss_index": round(lib.features().file_bytes() / max(1, n)),
+            }
+        sample = [CORPUS / r for r in rels[:: max(1, len(rels) // 60)]]
+        result["index_cost_added_ms_per_photo"] = _feature_cost(sample)
+    return result
+
+
+def _feature_cost(sample: list[Path]) -> float:
+    """Milliseconds index_features adds per photo on top of the fast pass's decode (one core)."""
+    imgs = [decode_bytes(read_file(p)) for p in sample]
+    t0 = time.perf_counter()
+    for d in imgs:
+        index_features(d.image, d.width)
+    return round(1000 * (time.perf_counter() - t0) / len(imgs), 1)
+
+
+def _variant(src: Path, i: int, dest: Path) -> None:
+    rng = np.random.default_rng(i)
+    img = decode_bytes(read_file(src), work_size=800).image
+    if rng.random() < 0.5:
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    w, h = img.size
+    cx, cy = rng.uniform(0, 0.12, 2)
+    img = img.crop((int(cx * w), int(cy * h), int(w * (1 - rng.uniform(0, 0.12))), int(h * (1 - rng.uniform(0, 0.12)))))
+    arr = np.asarray(img, np.float32) * rng.uniform(0.8, 1.2, 3) + rng.uniform(-20, 20, 3)
+    img = Image.fromarray(arr.clip(0, 255).astype(np.uint8))
+    img.save(dest, "JPEG", quality=85)
+
+
+def run_scale(args) -> dict:
+    """``--scale N`` photos made from corpus photos by flips, crops and colour shifts."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    src = corpus_photos()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "photos"
+        folder.mkdir()
+        dests = [folder / f"v{i:05d}_{i % len(src):04d}.jpg" for i in range(args.scale)]
+        with ProcessPoolExecutor(2) as pool:
+            list(
+                pool.map(
+                    _variant, [src[i % len(src)] for i in range(args.scale)], range(args.scale), dests, chunksize=64
+                )
+            )
+        t0 = time.perf_counter()
+        with Library.open(Path(tmp) / "lib", create=True, encoder=None, detector=None) as lib:
+            stats = lib.index([folder])
+            index_s = time.perf_counter() - t0
+            rng = np.random.default_rng(args.seed)
+            lat, r1, verified = [], [], []
+            t1 = time.perf_counter()
+            lib.features().get()
+            load_s = time.perf_counter() - t1
+            for n in range(args.queries * 2):
+                d = dests[int(rng.integers(0, len(dests)))]
+                img = decode_bytes(read_file(d), work_size=100_000).image
+                lo, hi = KINDS["small" if n % 2 else "region"]
+                box = _random_box(img.width, img.height, lo, hi, rng)
+                data = _encode(img.crop(box), rng)
+                t0 = time.perf_counter()
+                res = lib.search(SearchQuery(image=data, top=5))
+                lat.append(time.perf_counter() - t0)
+                top = res.hits[0].path if res.hits else ""
+                r1.append(
+                    top == str(d)
+                    or (top and top.split("_")[-1] == d.name.split("_")[-1] and res.hits[0].kind == HitKind.EXACT)
+                )
+                verified.append(bool(res.hits and res.hits[0].kind == HitKind.EXACT))
+            n, stored = lib.features().stored_bytes()
+            index = lib.features().get()
+            return {
+                "photos": stats.indexed,
+                "codes": index.ntotal,
+                "ivf": index.is_ivf,
+                "index_seconds": round(index_s, 1),
+                "feature_index_load_s": round(load_s, 2),
+                "queries": len(lat),
+                "recall@1_source_or_sibling_variant": round(float(np.mean(r1)), 4),
+                "verified_at_rank1": round(float(np.mean(verified)), 4),
+                "latency_s": {
+                    "median": round(statistics.median(lat), 3),
+                    "p95": round(float(np.percentile(lat, 95)), 3),
+                },
+                "bytes_per_photo": {
+                    "sqlite_codes_and_positions": round(stored / max(1, n)),
+                    "faiss_index": round(lib.features().file_bytes() / max(1, n)),
+                },
+                "peak_rss_mb": round(peak_rss_mb()),
+            }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--photos", type=int, default=0, help="random subset of the corpus (0 = all)")
+    ap.add_argument("--queries", type=int, default=100, help="queries per kind")
+    ap.add_argument("--scale", type=int, default=0, help="index this many generated variants instead")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    out = run_scale(args) if args.scale else run_corpus(args)
+    json.dump(out, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()

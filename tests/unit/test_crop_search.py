@@ -1,0 +1,134 @@
+"""Crop search, exact path: what a user dropping a crop sees (no model weights involved)."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.core.errors import BadInputError
+from app.core.models import HitKind
+from app.services import Library
+from tests.conftest import make_photo
+from tests.unit.crop_photos import textured_photo
+
+
+def _jpeg(img: Image.Image, quality: int = 85) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / union
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    root = tmp_path_factory.mktemp("crop")
+    photos = root / "photos"
+    for i in range(5):
+        textured_photo(photos / f"t{i}.jpg", seed=i)
+    make_photo(photos / "plain.jpg", seed=50, size=(800, 600))  # smooth, few keypoints
+    Image.new("RGB", (300, 200), (128, 128, 128)).save(photos / "blank.png")  # no keypoints at all
+    (photos / "copy_of_t2.jpg").write_bytes((photos / "t2.jpg").read_bytes())
+    lib = Library.open(root / "lib", create=True, encoder=None, detector=None)
+    lib.index([photos])
+    yield lib, photos
+    lib.close()
+
+
+def test_crop_is_found_first_with_its_box(library):
+    lib, photos = library
+    box = (300, 200, 520, 380)
+    crop = Image.open(photos / "t3.jpg").crop(box).resize((176, 144))
+    res = lib.search_image(_jpeg(crop, 75))
+    top = res.hits[0]
+    assert Path(top.path).name == "t3.jpg" and top.kind == HitKind.EXACT
+    assert top.inliers is not None and top.inliers >= 15
+    assert _iou(top.box, box) >= 0.8
+    assert len(top.outline) == 4
+
+
+@pytest.mark.parametrize("transpose", [Image.Transpose.ROTATE_90, Image.Transpose.FLIP_LEFT_RIGHT])
+def test_rotated_and_mirrored_crops_are_found(library, transpose):
+    lib, photos = library
+    box = (100, 250, 360, 500)
+    crop = Image.open(photos / "t1.jpg").crop(box).transpose(transpose)
+    top = lib.search_image(_jpeg(crop)).hits[0]
+    assert Path(top.path).name == "t1.jpg" and top.kind == HitKind.EXACT
+    assert _iou(top.box, box) >= 0.8
+    assert top.details.get("mirrored", False) == (transpose == Image.Transpose.FLIP_LEFT_RIGHT)
+
+
+def test_identical_copies_are_both_verified(library):
+    lib, photos = library
+    crop = Image.open(photos / "t2.jpg").crop((50, 60, 330, 300))
+    names = {Path(h.path).name for h in lib.search_image(_jpeg(crop)).hits if h.kind == HitKind.EXACT}
+    assert names == {"t2.jpg", "copy_of_t2.jpg"}
+
+
+def test_small_crop_of_a_plain_area_is_found_by_the_dense_path(library):
+    lib, photos = library
+    box = (300, 200, 500, 350)  # 6 % of a smooth photo: too few stable keypoints for a homography
+    crop = Image.open(photos / "plain.jpg").crop(box)
+    hits = [h for h in lib.search_image(_jpeg(crop, 90)).hits if h.kind == HitKind.EXACT]
+    assert [Path(h.path).name for h in hits] == ["plain.jpg"]
+    assert hits[0].details["method"] == "dense" and _iou(hits[0].box, box) >= 0.8
+
+
+def test_unrelated_image_gets_no_verified_hit(library, tmp_path):
+    lib, _ = library
+    other = textured_photo(tmp_path / "other.jpg", seed=999)
+    res = lib.search_image(other)
+    assert not [h for h in res.hits if h.kind == HitKind.EXACT]
+
+
+def test_region_search_leaves_out_the_photo_it_was_cut_from(library):
+    lib, photos = library
+    pid = lib.repo.photo_by_path(str((photos / "t2.jpg").resolve())).id
+    hits = lib.search_region(pid, (50, 60, 330, 300)).hits
+    assert [Path(h.path).name for h in hits if h.kind == HitKind.EXACT] == ["copy_of_t2.jpg"]
+
+
+def test_corrupt_query_is_a_clear_error(library, tmp_path):
+    lib, _ = library
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
+    with pytest.raises(BadInputError, match=r"bad\.jpg"):
+        lib.search_image(bad)
+    env = dict(os.environ, SHOEBOX_LIBRARY="/nonexistent-default-library")
+    out = subprocess.run(
+        [sys.executable, "-m", "app", "--library", str(lib.paths.root), "search", "--image", str(bad)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert out.returncode != 0 and out.stderr.strip().count("\n") == 0 and "bad.jpg" in out.stderr
+
+
+def test_deleted_photo_leaves_the_feature_index(tmp_path):
+    photos = tmp_path / "photos"
+    for i in range(2):
+        textured_photo(photos / f"t{i}.jpg", seed=10 + i)
+    crop = _jpeg(Image.open(photos / "t1.jpg").crop((200, 200, 450, 420)))
+    with Library.open(tmp_path / "lib", create=True, encoder=None, detector=None) as lib:
+        lib.index([photos])
+        before = lib.features().get().ntotal
+        assert Path(lib.search_image(crop).hits[0].path).name == "t1.jpg"
+        (photos / "t1.jpg").unlink()
+        lib.index()
+        assert 0 < lib.features().get().ntotal < before
+        assert not lib.search_image(crop).hits
+    with Library.open(tmp_path / "lib", encoder=None, detector=None) as lib:  # reloaded from disk
+        assert lib.features().get().ntotal < before
+        assert np.isfinite(lib.features().get().ntotal)
