@@ -102,8 +102,15 @@ def test_pause_holds_the_run_and_resume_finishes_it(qtbot, make_window, tmp_path
         window.add_folders([folder])
     qtbot.waitUntil(lambda: _fast_done(window) >= 16, timeout=20_000)
     window.progress.pause.setChecked(True)
-    qtbot.wait(400)  # let the batch in flight land
-    frozen = window.library.repo.counts(None)["indexed"]
+    # Pausing holds the pipeline at its next progress report; the batches already decoded and embedded
+    # still land (up to the look-ahead depth). Wait for the count to stop moving, then check it stays put.
+    frozen, deadline = -1, time.monotonic() + 15
+    while time.monotonic() < deadline:
+        qtbot.wait(1500)
+        now = window.library.repo.counts(None)["indexed"]
+        if now == frozen:
+            break
+        frozen = now
     qtbot.wait(600)
     assert window.library.repo.counts(None)["indexed"] == frozen < 96
     assert "Paused" in window.status_line.text()
