@@ -10,12 +10,12 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from app.cli import library_cmds, search_cmd
+from app.cli import library_cmds, search_cmd, words_cmd
 from app.cli.common import model_flags
 from app.core.errors import ShoeboxError
 
 Handler = Callable[[argparse.Namespace], int]
-_MODULES = (library_cmds, search_cmd)
+_MODULES = (library_cmds, search_cmd, words_cmd)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:

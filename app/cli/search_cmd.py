@@ -18,6 +18,7 @@ def register(
     p = sub.add_parser("search", parents=[common], help="find photos by a caption, an image or both")
     p.add_argument("text", nargs="?", metavar="TEXT", help='what to look for, e.g. "a dog on a beach"')
     p.add_argument("--image", metavar="FILE", help="an image (or a crop of a photo) to look for")
+    p.add_argument("--words", metavar="TEXT", help='only the text read in photos (OCR), e.g. "wifi password"')
     p.add_argument("--not", dest="negative", action="append", default=[], metavar="TEXT", help="steer away from this")
     p.add_argument("--top", type=int, metavar="K", help="at most K results")
     p.add_argument("--all", action="store_true", help="no cut-off: rank every photo")
@@ -38,6 +39,8 @@ def hit_json(h: SearchHit) -> dict[str, object]:
         out["inliers"] = h.inliers
     if h.label:
         out["label"] = h.label
+    if "text" in h.details:
+        out["text"] = h.details["text"]
     return out
 
 
@@ -45,7 +48,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.top is not None and args.top < 1:
         print("shoebox: error: --top must be at least 1", file=sys.stderr)
         return 2
-    query = SearchQuery(text=args.text, image=args.image, negative=tuple(args.negative), top=args.top, all=args.all)
+    query = SearchQuery(
+        text=args.text, words=args.words, image=args.image, negative=tuple(args.negative), top=args.top, all=args.all
+    )
     with Library.open(args.library, overrides=overrides(args)) as lib:
         results = lib.search(query)
     for note in results.notes:

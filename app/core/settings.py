@@ -46,6 +46,8 @@ class Settings:
     clip_batch: int = 16
     decode_threads: int = 2
     max_image_pixels: int = 178_000_000  # decompression-bomb guard (Pillow refuses more anyway)
+    ocr: bool = True  # read text in photos (bundled PP-OCRv4 models) in the background pass
+    ocr_det_side: int = 960  # longest side of the OCR detector's input (the working image is 1024)
     spool_limit_mb: int = 4096  # decoded images kept for the region pass; beyond it they are re-decoded
     excludes: tuple[str, ...] = DEFAULT_EXCLUDES
     extra_extensions: tuple[str, ...] = field(default_factory=tuple)

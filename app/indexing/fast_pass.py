@@ -79,7 +79,7 @@ def _prepare(ctx: IndexContext, moves: MoveClaims, item: WorkItem) -> _Prepared:
     rec.width, rec.height, rec.format, rec.taken_at = decoded.width, decoded.height, decoded.format, decoded.taken_at
     rec.hashes, _trim = compute_hashes(decoded.image)
     write_thumbnail(decoded.image, ctx.paths.thumbnail_for(rec.content_hash), ctx.settings.thumbnail_size)
-    if ctx.encoder is not None:
+    if ctx.encoder is not None or ctx.ocr is not None:  # the background pass reads it back
         _spool(ctx, rec.photo_id, decoded.image)
     return _Prepared(rec, decoded.image)
 

@@ -9,12 +9,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.core.models import Folder, IndexStats, PhotoState
+from app.core.models import Folder, IndexStats, Photo, PhotoState
 from app.core.progress import CancelToken, PhaseMeter, ProgressCallback
 from app.indexing.context import IndexContext
 from app.indexing.fast_pass import MoveClaims, WorkItem, run_fast_pass
 from app.indexing.region_pass import run_region_pass
 from app.indexing.scanner import DiskFile, IndexPlan, plan_changes, walk_folder
+from app.storage.ocr_repo import OcrRepository
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +67,36 @@ class Indexer:
             if gone:
                 ctx.vectors.apply(ctx.repo.delete_photos(gone))
                 stats.removed = len(gone)
-        if regions and ctx.regions_key and not cancel.is_cancelled:
-            todo = ctx.repo.photos_needing_regions(ctx.regions_key)
-            if todo:
-                run_region_pass(ctx, todo, progress, cancel)
-        if not cancel.is_cancelled and ctx.regions_key:
+        if regions and not cancel.is_cancelled:
+            self._background_pass(progress, cancel)
+        if not cancel.is_cancelled and (ctx.regions_key or ctx.ocr_key):
             self._clean_spool()
         ctx.vectors.save()
         stats.forward_seconds = stats.fast_forward_seconds + stats.regions_forward_seconds
         stats.cancelled = cancel.is_cancelled
         return stats
+
+    def _due(self) -> tuple[dict[int, Photo], set[int], set[int]]:
+        """Photos due for the background pass: by id, those due for regions, those due for OCR."""
+        ctx = self.ctx
+        by_id: dict[int, Photo] = {}
+        region_ids: set[int] = set()
+        ocr_ids: set[int] = set()
+        if ctx.regions_key and ctx.encoder is not None:
+            for p in ctx.repo.photos_needing_regions(ctx.regions_key):
+                by_id[p.id] = p
+                region_ids.add(p.id)
+        if ctx.ocr_key:
+            for p in OcrRepository(ctx.repo.engine).photos_needing_ocr(ctx.ocr_key):
+                by_id[p.id] = p
+                ocr_ids.add(p.id)
+        return by_id, region_ids, ocr_ids
+
+    def _background_pass(self, progress: ProgressCallback, cancel: CancelToken) -> None:
+        by_id, region_ids, ocr_ids = self._due()
+        if by_id:
+            todo = [by_id[k] for k in sorted(by_id)]
+            run_region_pass(self.ctx, todo, progress, cancel, region_ids=region_ids, ocr_ids=ocr_ids)
 
     def _work_items(self, plan: IndexPlan) -> list[WorkItem]:
         repo, clip = self.ctx.repo, self.ctx.clip_model
@@ -106,7 +127,7 @@ class Indexer:
         spool = self.ctx.paths.spool
         if not spool.is_dir():
             return
-        waiting = {p.id for p in self.ctx.repo.photos_needing_regions(self.ctx.regions_key or "")}
+        waiting = set(self._due()[0])
         for f in spool.iterdir():
             stem = f.name.split(".", 1)[0]
             if not stem.isdigit() or int(stem) not in waiting:

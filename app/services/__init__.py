@@ -9,9 +9,10 @@ from app.services.crop import CropSearchMixin
 from app.services.duplicates import DuplicatesMixin
 from app.services.library import LibraryCore
 from app.services.watch import WatchMixin
+from app.services.words import WordsMixin
 
 
-class Library(CropSearchMixin, DuplicatesMixin, WatchMixin, LibraryCore):
+class Library(WordsMixin, CropSearchMixin, DuplicatesMixin, WatchMixin, LibraryCore):
     """A photo library: its folders, database, vector caches and models.
 
     Open with :meth:`open`; close with :meth:`close` (or use it as a context manager). The process

@@ -14,6 +14,7 @@ from app.core.models import SearchHit, SearchQuery, SearchResults
 from app.search.merge import merge_hits
 from app.search.query_image import QueryImage, load_query_image
 from app.search.semantic import rank_by_vector
+from app.search.words import merge_word_hits
 from app.services.library import LibraryCore
 
 
@@ -34,13 +35,18 @@ class SearchMixin(LibraryCore):
             exclude.add(qimg.source_photo_id)
         query = _replace_excludes(query, frozenset(exclude))
         exact = self._exact_hits(query, qimg, results) if qimg is not None else []
-        semantic = self._semantic_hits(query, qimg, results)
-        results.hits = merge_hits(exact, semantic, None if query.all else query.top)
+        semantic = self._semantic_hits(query, qimg, results) if query.text or qimg is not None else []
+        words = self._word_hits(query, results)
+        results.hits = merge_word_hits(merge_hits(exact, semantic), words, None if query.all else query.top)
         results.seconds = time.perf_counter() - t0
         return results
 
     def _exact_hits(self, query: SearchQuery, qimg: QueryImage, results: SearchResults) -> list[SearchHit]:
         """Geometrically verified hits for an image query (the crop-search mixin overrides this)."""
+        return []
+
+    def _word_hits(self, query: SearchQuery, results: SearchResults) -> list[SearchHit]:
+        """Photos whose recognised text matches (the words mixin overrides this)."""
         return []
 
     def _semantic_hits(self, query: SearchQuery, qimg: QueryImage | None, results: SearchResults) -> list[SearchHit]:
@@ -52,7 +58,9 @@ class SearchMixin(LibraryCore):
         if qimg is not None:
             parts.append(np.asarray(encoder.encode_images([qimg.image]))[0])
         if query.text:
-            raise BadInputError("text search is not available yet")
+            results.notes.append("text search by CLIP is not available yet: searched the words in photos only")
+        if not parts:
+            return []
         vec = np.sum(parts, axis=0)
         vec = vec / max(float(np.linalg.norm(vec)), 1e-12)
         return rank_by_vector(

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
-from app.storage import schema
+from app.storage import schema, schema_ocr
 
 _V1_TABLES = [schema.meta, schema.folders, schema.photos, schema.regions, schema.embeddings, schema.hashes]
 
@@ -20,7 +20,13 @@ def _v1_initial(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=_V1_TABLES)
 
 
+def _ocr_tables(conn: Connection) -> None:
+    schema.metadata.create_all(conn, tables=[schema_ocr.ocr_lines, schema_ocr.ocr_state])
+    for ddl in schema_ocr.FTS_DDL:
+        conn.execute(text(ddl))
+
+
 # MIGRATIONS[n] brings a database from version n to n + 1.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {0: _v1_initial}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {0: _v1_initial, 1: _ocr_tables}
 
 SCHEMA_VERSION = max(MIGRATIONS) + 1
