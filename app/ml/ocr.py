@@ -40,7 +40,12 @@ class TextReader:
 
     Args:
         det_side: longest side of the detector input; images larger than that are shrunk for detection.
+        gate_side: long side of the first, cheap detector pass that decides whether (and where) to run
+            the full one; None: always one full pass.
+        gate_thresh: probability in the gate's map that marks a pixel as possibly text.
+        gate_margin: margin around the gate's text pixels, as a fraction of the image's long side.
         box_thresh: minimum detector score of a text box.
+        pixel_thresh: detector probability above which a pixel counts as text.
         text_score: minimum recognition confidence of a line.
         max_lines: most lines recognised per image (largest boxes first), a bound on worst-case cost.
         min_box_px: boxes whose short side is below this (in working-image pixels) are skipped.
@@ -53,7 +58,11 @@ class TextReader:
     def __init__(
         self,
         det_side: int = 960,
+        gate_side: int | None = 640,
+        gate_thresh: float = 0.1,
+        gate_margin: float = 0.2,
         box_thresh: float = 0.5,
+        pixel_thresh: float = 0.3,
         text_score: float = 0.5,
         max_lines: int = 120,
         min_box_px: int = 7,
@@ -61,7 +70,11 @@ class TextReader:
         threads: int | None = None,
     ) -> None:
         self.det_side = int(det_side)
+        self.gate_side = gate_side
+        self.gate_thresh = gate_thresh
+        self.gate_margin = gate_margin
         self.box_thresh = box_thresh
+        self.pixel_thresh = pixel_thresh
         self.text_score = text_score
         self.max_lines = max_lines
         self.min_box_px = min_box_px
@@ -71,14 +84,17 @@ class TextReader:
         self.images_read = 0
         self._det: Any = None
         self._rec: Any = None
-        self._pre: Any = None
+        self._mean: Any = None
+        self._prep: Any = None
+        self._std: Any = None
         self._load_lock = threading.Lock()
         self._infer_lock = threading.Lock()
 
     @property
     def model_id(self) -> str:
         """Engine and the settings that change what is read; stored per photo, a change means a re-read."""
-        return f"{self.engine}/det{self.det_side}"
+        gate = f"-gate{self.gate_side}" if self.gate_side else ""
+        return f"{self.engine}/det{self.det_side}{gate}"
 
     def status(self) -> ModelStatus:
         """Whether the engine is installed (its models ship inside the package), without importing it."""
@@ -107,13 +123,19 @@ class TextReader:
                 raise ModelUnavailableError(f"OCR engine not installed ({exc})", _INSTALL) from exc
             config = update_model_path(read_yaml(DEFAULT_CFG_PATH))
             threads = -1 if self.threads is None else int(self.threads)
-            det_cfg = {**config["Det"], "box_thresh": self.box_thresh, "intra_op_num_threads": threads}
+            det_cfg = {
+                **config["Det"],
+                "box_thresh": self.box_thresh,
+                "thresh": self.pixel_thresh,
+                "intra_op_num_threads": threads,
+            }
             rec_cfg = {**config["Rec"], "rec_batch_num": self.rec_batch, "intra_op_num_threads": threads}
             try:
                 det, rec = TextDetector(det_cfg), TextRecognizer(rec_cfg)
             except Exception as exc:  # onnxruntime raises its own types for unreadable models
                 raise ModelUnavailableError(f"OCR models could not be loaded: {exc}", _INSTALL) from exc
-            self._pre = DetPreProcess(self.det_side, "max", det_cfg["mean"], det_cfg["std"])
+            self._mean, self._std = det_cfg["mean"], det_cfg["std"]
+            self._prep = DetPreProcess
             self._det = det
             self._rec = rec
 
@@ -150,11 +172,46 @@ class TextReader:
         return out
 
     def _detect(self, bgr: np.ndarray) -> list[np.ndarray]:
-        """Text quads (4×2, clockwise from top-left) in ``bgr``'s pixels, reading order, largest kept."""
+        """Text quads (4×2, clockwise from top-left) in ``bgr``'s pixels, reading order, largest kept.
+
+        Two stages on images larger than the gate: a cheap detector pass at ``gate_side`` finds whether
+        and where anything text-like is (its probability map is empty on most photos without text); only
+        the part of the image around those pixels is then detected at the full ``det_side`` scale.
+        """
         h, w = bgr.shape[:2]
         if min(h, w) < 16:
             return []
-        tensor = self._pre(bgr)
+        scale = min(1.0, self.det_side / max(h, w))  # enlarging did not find more small text
+        x0, y0, x1, y1 = 0, 0, w, h
+        if self.gate_side and max(h, w) * scale > self.gate_side * 1.2:
+            prob = self._probability(bgr, self.gate_side)
+            ys, xs = np.nonzero(prob > self.gate_thresh)
+            if len(xs) == 0:
+                return []
+            fx, fy = w / prob.shape[1], h / prob.shape[0]
+            margin = 32 + self.gate_margin * max(h, w)
+            x0, x1 = max(0, int(xs.min() * fx - margin)), min(w, int((xs.max() + 1) * fx + margin))
+            y0, y1 = max(0, int(ys.min() * fy - margin)), min(h, int((ys.max() + 1) * fy + margin))
+        part = np.ascontiguousarray(bgr[y0:y1, x0:x1])
+        side = max(32, round(max(part.shape[:2]) * scale))
+        quads = self._quads(part, side)
+        for q in quads:
+            q += np.array([x0, y0], np.float32)
+        if len(quads) > self.max_lines:
+            quads = sorted(quads, key=lambda q: -cv2.contourArea(q.astype(np.float32)))[: self.max_lines]
+        quads.sort(key=lambda q: (round(float(q[0][1]) / 10), float(q[0][0])))
+        return quads
+
+    def _probability(self, bgr: np.ndarray, side: int) -> np.ndarray:
+        """The detector's text-probability map of ``bgr`` shrunk to ``side`` px on its long side."""
+        tensor = self._prep(side, "max", self._mean, self._std)(bgr)
+        return self._det.infer(tensor)[0][0, 0]
+
+    def _quads(self, bgr: np.ndarray, side: int) -> list[np.ndarray]:
+        h, w = bgr.shape[:2]
+        if min(h, w) < 16:
+            return []
+        tensor = self._prep(side, "max", self._mean, self._std)(bgr)
         if tensor is None:
             return []
         preds = self._det.infer(tensor)[0]
@@ -162,16 +219,16 @@ class TextReader:
         boxes, _scores = self._det.postprocess_op(preds, (h, w))
         if boxes is None or len(boxes) == 0:
             return []
-        quads = [q for q in self._det.filter_tag_det_res(boxes, (h, w)) if _short_side(q) >= self.min_box_px]
-        if len(quads) > self.max_lines:
-            quads = sorted(quads, key=lambda q: -cv2.contourArea(q.astype(np.float32)))[: self.max_lines]
-        quads.sort(key=lambda q: (round(float(q[0][1]) / 10), float(q[0][0])))
-        return quads
+        return [
+            q.astype(np.float32)
+            for q in self._det.filter_tag_det_res(boxes, (h, w))
+            if _short_side(q) >= self.min_box_px
+        ]
 
     def release(self) -> None:
         """Free the sessions; the next read loads them again."""
         with self._load_lock, self._infer_lock:
-            self._det = self._rec = self._pre = None
+            self._det = self._rec = None
 
 
 def _short_side(quad: np.ndarray) -> float:

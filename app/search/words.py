@@ -23,10 +23,10 @@ SPLIT_PENALTY = 2.0  # a phrase found across lines ranks below the same phrase o
 def allowed_errors(length: int) -> int:
     """Edits (one substitution, insertion or deletion each) a match of a query this long may need.
 
-    Short queries must match exactly: with one error allowed, a four-letter word matches too many
-    unrelated lines (the absent-word check of ``bench_ocr.py`` measures this).
+    Words of up to five characters must match exactly: with one error allowed they match unrelated
+    lines of text-heavy photos ("yodel" in "HOPDELUSION"; the absent-word check of ``bench_ocr.py``).
     """
-    if length <= 4:
+    if length <= 5:
         return 0
     if length <= 8:
         return 1
@@ -69,8 +69,11 @@ def _union(boxes: Sequence[Box]) -> Box:
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
-def match_photo(query: str, lines: Sequence[StoredLine]) -> WordMatch | None:
-    """The best match of a normalised query in one photo's lines, or None below the cut-off."""
+def match_photo(query: str, lines: Sequence[StoredLine], tokens: Sequence[str] | None = None) -> WordMatch | None:
+    """The best match of a normalised query in one photo's lines, or None below the cut-off.
+
+    ``tokens``: the query's words, normalised, for phrases whose words were read on separate lines.
+    """
     if not lines or not query:
         return None
     threshold = cutoff(len(query))
@@ -86,19 +89,41 @@ def match_photo(query: str, lines: Sequence[StoredLine]) -> WordMatch | None:
         return WordMatch(line.photo_id, best[0], line.box, line.text)
     if len(lines) < 2:
         return None
-    # A phrase over several lines ("Wi-Fi" / "password: ..."): the photo's text in reading order.
+    split = _phrase_over_lines(query, lines) or _all_tokens(tokens or [], lines)
+    if split is None or split[0] < threshold:
+        return None
+    score, spans = split
+    return WordMatch(lines[0].photo_id, score, _union([s.box for s in spans]), " / ".join(s.text for s in spans))
+
+
+def _phrase_over_lines(query: str, lines: Sequence[StoredLine]) -> tuple[float, list[StoredLine]] | None:
+    """The query in the photo's text in reading order ("Wi-Fi" / "password: ..." on two lines)."""
     joined = "".join(line.norm for line in lines)
     score, start, end = _line_score(query, joined)
-    score -= SPLIT_PENALTY
-    if score < threshold:
+    if score < cutoff(len(query)):
         return None
     spans, pos = [], 0
     for line in lines:
         if pos < end and pos + len(line.norm) > start:
             spans.append(line)
         pos += len(line.norm)
-    spans = spans or list(lines)
-    return WordMatch(lines[0].photo_id, score, _union([s.box for s in spans]), " / ".join(s.text for s in spans))
+    return score - SPLIT_PENALTY, spans or list(lines)
+
+
+def _all_tokens(tokens: Sequence[str], lines: Sequence[StoredLine]) -> tuple[float, list[StoredLine]] | None:
+    """Every word of a phrase found on its own, in any order (tilted or scattered words lose reading order)."""
+    if len(tokens) < 2:
+        return None
+    found: list[tuple[float, StoredLine]] = []
+    for token in tokens:
+        best = max(((_line_score(token, ln.norm)[0], ln) for ln in lines), key=lambda x: x[0])
+        if best[0] < cutoff(len(token)):
+            return None
+        found.append(best)
+    lengths = [len(t) for t in tokens]
+    score = sum(s * n for (s, _), n in zip(found, lengths, strict=True)) / sum(lengths)
+    spans = list({id(ln): ln for _, ln in found}.values())
+    return score - 2 * SPLIT_PENALTY, spans
 
 
 def find_words(
@@ -111,12 +136,13 @@ def find_words(
     query = normalize(text)
     if not query:
         return []
+    tokens = [t for t in (normalize(w) for w in text.split()) if t]
     by_photo = repo.current_lines_of_photos(repo.candidate_line_ids(query))
     matches = []
     for pid, lines in by_photo.items():
         if pid in exclude_photo_ids:
             continue
-        m = match_photo(query, lines)
+        m = match_photo(query, lines, tokens)
         if m is not None:
             matches.append(m)
     matches.sort(key=lambda m: (-m.score, m.photo_id))
