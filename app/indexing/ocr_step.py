@@ -15,9 +15,9 @@ from app.indexing.context import IndexContext
 
 def read_text(ctx: IndexContext, items: Sequence[tuple[Photo, Image.Image]]) -> list[OcrRecord]:
     """One reader call for the batch (its lines are recognised together)."""
-    assert ctx.ocr is not None and ctx.ocr_key is not None
     if not items:
         return []
+    assert ctx.ocr is not None and ctx.ocr_key is not None
     before = ctx.ocr.forward_seconds
     found = ctx.ocr.read([image for _, image in items])
     ctx.stats.ocr_seconds += ctx.ocr.forward_seconds - before
