@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -51,6 +52,9 @@ class TextReader:
         min_box_px: boxes whose short side is below this (in working-image pixels) are skipped.
         rec_batch: line crops per recognition forward.
         threads: onnxruntime intra-op threads (None: its default, one per core).
+        rec_model, rec_keys: another PaddleOCR recognition model in ONNX form and its character list
+            (e.g. ``japan_PP-OCRv4_rec_infer.onnx`` + ``japan_dict.txt``) for other scripts; default: the
+            bundled Chinese + English model.
     """
 
     engine = "PP-OCRv4-ch"
@@ -68,6 +72,8 @@ class TextReader:
         min_box_px: int = 7,
         rec_batch: int = 8,
         threads: int | None = None,
+        rec_model: Path | None = None,
+        rec_keys: Path | None = None,
     ) -> None:
         self.det_side = int(det_side)
         self.gate_side = gate_side
@@ -80,6 +86,8 @@ class TextReader:
         self.min_box_px = min_box_px
         self.rec_batch = rec_batch
         self.threads = threads
+        self.rec_model = Path(rec_model) if rec_model else None
+        self.rec_keys = Path(rec_keys) if rec_keys else None
         self.forward_seconds = 0.0
         self.images_read = 0
         self._det: Any = None
@@ -94,12 +102,18 @@ class TextReader:
     def model_id(self) -> str:
         """Engine and the settings that change what is read; stored per photo, a change means a re-read."""
         gate = f"-gate{self.gate_side}" if self.gate_side else ""
-        return f"{self.engine}/det{self.det_side}{gate}"
+        rec = f"/{self.rec_model.stem}" if self.rec_model else ""
+        return f"{self.engine}/det{self.det_side}{gate}{rec}"
 
     def status(self) -> ModelStatus:
         """Whether the engine is installed (its models ship inside the package), without importing it."""
         if importlib.util.find_spec(_PACKAGE) is None:
             return ModelStatus("ocr", self.model_id, False, message=f"OCR engine not installed: {_INSTALL}")
+        for path in (self.rec_model, self.rec_keys):
+            if path is not None and not path.is_file():
+                return ModelStatus("ocr", self.model_id, False, message=f"OCR recognition file missing: {path}")
+        if self.rec_model is not None:
+            return ModelStatus("ocr", self.model_id, True, message=f"OCR recognition model: {self.rec_model}")
         return ModelStatus("ocr", self.model_id, True, message="OCR models bundled with rapidocr-onnxruntime")
 
     def load(self) -> None:
@@ -130,6 +144,10 @@ class TextReader:
                 "intra_op_num_threads": threads,
             }
             rec_cfg = {**config["Rec"], "rec_batch_num": self.rec_batch, "intra_op_num_threads": threads}
+            if self.rec_model is not None:
+                rec_cfg["model_path"] = str(self.rec_model)
+            if self.rec_keys is not None:
+                rec_cfg["rec_keys_path"] = str(self.rec_keys)
             try:
                 det, rec = TextDetector(det_cfg), TextRecognizer(rec_cfg)
             except Exception as exc:  # onnxruntime raises its own types for unreadable models

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.core.errors import BadInputError
-from app.core.models import ModelStatus, Photo, SearchHit, SearchQuery, SearchResults, TextLine
+from app.core.models import LibraryStatus, ModelStatus, Photo, SearchHit, SearchQuery, SearchResults, TextLine
 from app.core.protocols import TextReader
 from app.indexing.context import IndexContext
 from app.search.words import find_words, to_hits
@@ -21,7 +21,7 @@ from app.storage.ocr_repo import OcrRepository, normalize
 
 _AUTO = object()
 # Loaded ONNX sessions are shared by every library of the process (tests and the GUI open several).
-_readers: dict[int, TextReader] = {}
+_readers: dict[tuple[int, Path | None, Path | None], TextReader] = {}
 _readers_lock = threading.Lock()
 
 
@@ -45,17 +45,35 @@ class WordsMixin(LibraryCore):
     def text_reader(self) -> TextReader | None:
         """The OCR reader, or None when OCR is off in the settings or its engine is not installed."""
         if self._text_reader is _AUTO:
-            self._text_reader = _default_reader(self.settings.ocr_det_side) if self.settings.ocr else None
+            s = self.settings
+            self._text_reader = (
+                _default_reader(s.ocr_det_side, self._ocr_file(s.ocr_rec_model), self._ocr_file(s.ocr_rec_keys))
+                if s.ocr
+                else None
+            )
         reader = self._text_reader
         if reader is None or not reader.status().available:  # type: ignore[union-attr]
             return None
         return reader  # type: ignore[return-value]
+
+    def _ocr_file(self, name: str) -> Path | None:
+        """A recognition model file as given, else in ``<library>/models/ocr/``."""
+        if not name:
+            return None
+        given = Path(name).expanduser()
+        return given if given.is_absolute() or given.is_file() else self.paths.models / "ocr" / name
 
     def ocr_status(self) -> ModelStatus:
         reader = self._text_reader if self._text_reader is not _AUTO else self.text_reader
         if reader is None:
             return ModelStatus("ocr", "", False, message="text in photos (OCR) turned off")
         return reader.status()  # type: ignore[union-attr]
+
+    def status(self) -> LibraryStatus:
+        """The core status, with the OCR engine among the models."""
+        st = super().status()
+        st.models["ocr"] = self.ocr_status()
+        return st
 
     def _context(self) -> IndexContext:
         ctx = super()._context()
@@ -110,10 +128,11 @@ class WordsMixin(LibraryCore):
         return PhotoInfo(photo, lines, repo.ocr_key_of(photo.id))
 
 
-def _default_reader(det_side: int) -> TextReader:
+def _default_reader(det_side: int, rec_model: Path | None = None, rec_keys: Path | None = None) -> TextReader:
     from app.ml.ocr import TextReader as OnnxTextReader
 
+    key = (det_side, rec_model, rec_keys)
     with _readers_lock:
-        if det_side not in _readers:
-            _readers[det_side] = OnnxTextReader(det_side=det_side)
-        return _readers[det_side]
+        if key not in _readers:
+            _readers[key] = OnnxTextReader(det_side=det_side, rec_model=rec_model, rec_keys=rec_keys)
+        return _readers[key]

@@ -18,13 +18,13 @@ _CHUNK = 500
 
 
 def normalize(value: str) -> str:
-    """Casefolded letters and digits only (NFKC): "Wi-Fi  Password:" → "wifipassword".
+    """Casefolded letters and digits only, accents dropped: "Wi-Fi  Password:" → "wifipassword".
 
-    OCR drops and invents spaces and punctuation ("HE'SFORUS", "Mother-inCager"), so lines and queries are
-    compared without them.
+    OCR drops and invents spaces and punctuation ("HE'SFORUS", "Mother-inCager"), and the bundled model
+    has no accented letters ("düşünmek" is read "dusunmek"), so lines and queries are compared without them.
     """
-    value = unicodedata.normalize("NFKC", value).casefold()
-    return "".join(ch for ch in value if ch.isalnum())
+    value = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", value).casefold())
+    return "".join(ch for ch in value if ch.isalnum() and not unicodedata.combining(ch))
 
 
 @dataclass(frozen=True, slots=True)
