@@ -279,9 +279,15 @@ class TimedReader:
         return out
 
 
+def _fuzzy_substring(query: str, line: str) -> float:
+    from rapidfuzz import fuzz
+
+    # A line shorter than the query is compared whole: partial_ratio would find "a" perfectly inside any query.
+    return fuzz.partial_ratio(query, line) if len(line) >= len(query) else fuzz.ratio(query, line)
+
+
 def baseline(photo_images: dict[str, Image.Image], queries: list[str], threshold: float = 80.0) -> dict:
     """The issue's plain prototype: RapidOCR defaults on the whole image, fuzzy substring ≥ threshold."""
-    from rapidfuzz import fuzz
     from rapidocr_onnxruntime import RapidOCR
 
     engine = RapidOCR()
@@ -297,7 +303,7 @@ def baseline(photo_images: dict[str, Image.Image], queries: list[str], threshold
     for q in queries:
         scores = []
         for name, lines in texts.items():
-            best = max((fuzz.partial_ratio(q.lower(), ln.lower()) for ln in lines), default=0.0)
+            best = max((_fuzzy_substring(q.lower(), ln.lower()) for ln in lines), default=0.0)
             if best >= threshold:
                 scores.append((best, name))
         ranked[q] = [n for _, n in sorted(scores, key=lambda s: (-s[0], s[1]))]

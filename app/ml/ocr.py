@@ -62,7 +62,7 @@ class TextReader:
     def __init__(
         self,
         det_side: int = 960,
-        gate_side: int | None = 640,
+        gate_side: int | None = 736,
         gate_thresh: float = 0.1,
         gate_margin: float = 0.2,
         box_thresh: float = 0.5,
