@@ -17,7 +17,9 @@ from rapidfuzz import fuzz
 from app.core.models import Box, HitKind, Photo, SearchHit
 from app.storage.ocr_repo import OcrRepository, StoredLine, normalize
 
-SPLIT_PENALTY = 2.0  # a phrase found across lines ranks below the same phrase on one line
+SPLIT_PENALTY = 2.0
+MIN_CUT_READ = 4  # characters of a cut-off read (see _cut_off_read)
+TRUNCATED_COVERAGE = 0.7  # a phrase found across lines ranks below the same phrase on one line
 
 
 def allowed_errors(length: int) -> int:
@@ -87,6 +89,9 @@ def match_photo(query: str, lines: Sequence[StoredLine], tokens: Sequence[str] |
     if best[0] >= threshold:
         line = best[2]
         return WordMatch(line.photo_id, best[0], line.box, line.text)
+    cut = _cut_off_read(query, lines) if len(tokens or [query]) == 1 else None
+    if cut is not None:
+        return cut
     if len(lines) < 2:
         return None
     split = _phrase_over_lines(query, lines) or _all_tokens(tokens or [], lines)
@@ -94,6 +99,23 @@ def match_photo(query: str, lines: Sequence[StoredLine], tokens: Sequence[str] |
         return None
     score, spans = split
     return WordMatch(lines[0].photo_id, score, _union([s.box for s in spans]), " / ".join(s.text for s in spans))
+
+
+def _cut_off_read(query: str, lines: Sequence[StoredLine]) -> WordMatch | None:
+    """A line that is the start or the end of a one-word query: OCR lost the word's first or last letters
+    ("lemonade" read "monade", "$199.26" read "99.26"). Scored by how much of the query it covers, so it
+    ranks below every regular match; at least 4 characters and 70 % of the query, so that an absent word
+    does not match a stray short line."""
+    best: StoredLine | None = None
+    for line in lines:
+        n = len(line.norm)
+        long_enough = max(MIN_CUT_READ, TRUNCATED_COVERAGE * len(query)) <= n < len(query)
+        edge = query.startswith(line.norm) or query.endswith(line.norm)
+        if long_enough and edge and (best is None or n > len(best.norm)):
+            best = line
+    if best is None:
+        return None
+    return WordMatch(best.photo_id, 100.0 * len(best.norm) / len(query), best.box, best.text)
 
 
 def _phrase_over_lines(query: str, lines: Sequence[StoredLine]) -> tuple[float, list[StoredLine]] | None:
