@@ -142,3 +142,28 @@ def test_cli_words_search_and_info(text_library, capsys):
     assert any("lantern" in ln["text"].lower() for ln in info["lines"])
     assert all(len(ln["box"]) == 4 and 0 < ln["confidence"] <= 1 for ln in info["lines"])
     assert main(["--library", root, "info", str(d / "missing.jpg")]) == 1
+
+
+def test_matching_tolerates_ocr_errors_but_not_unrelated_words():
+    from app.search.words import match_photo
+    from app.storage.ocr_repo import StoredLine, normalize
+
+    def photo(*texts):
+        return [
+            StoredLine(i, 1, i, t, normalize(t), (0.0, 10.0 * i, 50.0, 10.0 * i + 8), 0.9) for i, t in enumerate(texts)
+        ]
+
+    def found(query, lines):
+        return match_photo(normalize(query), lines, [normalize(w) for w in query.split()])
+
+    assert found("wifi password", photo("WiFi:Password", "abc123")).text == "WiFi:Password"  # glued, punctuation
+    split = found("wifi password", photo("Network WIFI", "password: hunter2"))  # over two lines
+    assert split is not None and split.box == (0.0, 0.0, 50.0, 18.0)
+    assert found("lemonade", photo("monade")) is not None  # OCR cut the first letters off
+    assert found("$199.26", photo("99.26")) is not None
+    assert found("düşünmek", photo("dusunmek")) is not None  # accents the bundled model cannot read
+    assert found("yodel", photo("HOPDELUSION IMPERIAL IPA")) is None  # one edit is too many for 5 letters
+    assert found("walrus", photo("walnut", "rust")) is None
+    assert found("wifi password", photo("password")) is None  # half a phrase is not the phrase
+    exact, typo = found("lighthouse", photo("LIGHTHOUSE")), found("lighthouse", photo("LIGHTH0USE"))
+    assert exact.score > typo.score
