@@ -410,7 +410,7 @@ def main() -> None:
             truth[w] = (fname, None)
     build_s = time.perf_counter() - t_build
 
-    reader = TimedReader(_default_reader(args.det_side or 960))
+    reader = TimedReader(_default_reader(args.det_side or 1024))
     lib_dir = root / "library"
     shutil.rmtree(lib_dir, ignore_errors=True)
     with Library.open(lib_dir, create=True, encoder=None, detector=None) as lib:

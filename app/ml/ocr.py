@@ -61,7 +61,7 @@ class TextReader:
 
     def __init__(
         self,
-        det_side: int = 960,
+        det_side: int = 1024,
         gate_side: int | None = 736,
         gate_thresh: float = 0.1,
         gate_margin: float = 0.2,
