@@ -52,6 +52,7 @@ class WordMatch:
     score: float  # 0–100
     box: Box
     text: str  # the matching line(s) as recognised
+    whole: float = 0.0  # similarity to the whole line: among equal scores, "21.00" beats "212-645-2100"
 
 
 def _line_score(query: str, norm: str) -> tuple[float, int, int]:
@@ -88,7 +89,7 @@ def match_photo(query: str, lines: Sequence[StoredLine], tokens: Sequence[str] |
     assert best is not None
     if best[0] >= threshold:
         line = best[2]
-        return WordMatch(line.photo_id, best[0], line.box, line.text)
+        return WordMatch(line.photo_id, best[0], line.box, line.text, float(fuzz.ratio(query, line.norm)))
     cut = _cut_off_read(query, lines) if len(tokens or [query]) == 1 else None
     if cut is not None:
         return cut
@@ -154,7 +155,7 @@ def find_words(
     top: int | None = None,
     exclude_photo_ids: frozenset[int] = frozenset(),
 ) -> list[WordMatch]:
-    """Photos whose text matches ``text``, best first (score, then OCR confidence)."""
+    """Photos whose text matches ``text``, best first (score, then how much of its line the match is)."""
     query = normalize(text)
     if not query:
         return []
@@ -167,7 +168,7 @@ def find_words(
         m = match_photo(query, lines, tokens)
         if m is not None:
             matches.append(m)
-    matches.sort(key=lambda m: (-m.score, m.photo_id))
+    matches.sort(key=lambda m: (-m.score, -m.whole, m.photo_id))
     return matches[:top] if top else matches
 
 
