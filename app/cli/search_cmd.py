@@ -18,6 +18,7 @@ def register(
     p = sub.add_parser("search", parents=[common], help="find photos by a caption, an image or both")
     p.add_argument("text", nargs="?", metavar="TEXT", help='what to look for, e.g. "a dog on a beach"')
     p.add_argument("--image", metavar="FILE", help="an image (or a crop of a photo) to look for")
+    p.add_argument("--words", metavar="TEXT", help='only the text read in photos (OCR), e.g. "wifi password"')
     p.add_argument("--not", dest="negative", action="append", default=[], metavar="TEXT", help="steer away from this")
     _result_flags(p)
 
@@ -46,6 +47,8 @@ def hit_json(h: SearchHit) -> dict[str, object]:
         out["inliers"] = h.inliers
     if h.label:
         out["label"] = h.label
+    if "text" in h.details:
+        out["text"] = h.details["text"]
     return out
 
 
@@ -59,7 +62,9 @@ def _top_ok(args: argparse.Namespace) -> bool:
 def _cmd_search(args: argparse.Namespace) -> int:
     if not _top_ok(args):
         return 2
-    query = SearchQuery(text=args.text, image=args.image, negative=tuple(args.negative), top=args.top, all=args.all)
+    query = SearchQuery(
+        text=args.text, words=args.words, image=args.image, negative=tuple(args.negative), top=args.top, all=args.all
+    )
     with Library.open(args.library, overrides=overrides(args)) as lib:
         results = lib.search(query)
     return _print(results, args.json)

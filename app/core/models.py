@@ -61,6 +61,16 @@ class Detection:
     confidence: float
 
 
+@dataclass(frozen=True, slots=True)
+class TextLine:
+    """A line of text read in a photo (OCR): ``box`` in pixels of the EXIF-oriented photo, or of the
+    image given to the reader until the pass scales it."""
+
+    text: str
+    box: Box
+    confidence: float
+
+
 @dataclass(slots=True)
 class IndexStats:
     """What one indexing run did; printed by the CLI and shown by the UI."""
@@ -76,6 +86,9 @@ class IndexStats:
     regions_done: int = 0
     regions_added: int = 0
     redecoded: int = 0
+    ocr_done: int = 0  # photos read by OCR this run
+    ocr_lines: int = 0
+    ocr_seconds: float = 0.0  # OCR forwards (detection + recognition)
     model_images: int = 0  # images and crops sent through a model
     fast_seconds: float = 0.0
     regions_seconds: float = 0.0
@@ -120,6 +133,7 @@ class HitKind(StrEnum):
     OBJECT = "object"  # best-matching region is a detector box
     REGION = "region"  # best-matching region is a tile
     PHOTO = "photo"  # the whole photo matched best
+    TEXT = "text"  # words read in the photo (OCR); the box is the matching line
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +179,7 @@ class SearchQuery:
     top: int | None = None  # at most this many results (None: the adaptive cut-off decides)
     all: bool = False  # no cut-off at all
     exclude_photo_ids: frozenset[int] = frozenset()
+    words: str | None = None  # words to find in the photos' recognised text (OCR) only
 
     @property
     def has_image(self) -> bool:
@@ -172,7 +187,7 @@ class SearchQuery:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.text and self.text.strip()) and not self.has_image
+        return not (self.text and self.text.strip()) and not self.has_image and not (self.words and self.words.strip())
 
 
 @dataclass(slots=True)

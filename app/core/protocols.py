@@ -8,7 +8,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from app.core.models import Detection, ModelStatus
+from app.core.models import Detection, ModelStatus, TextLine
 
 
 class ImageEncoder(Protocol):
@@ -37,3 +37,14 @@ class TextEncoder(Protocol):
     def status(self) -> ModelStatus: ...
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class TextReader(Protocol):
+    """OCR: text lines with boxes (in the given image's pixels) and confidences, per image."""
+
+    model_id: str
+    forward_seconds: float
+
+    def status(self) -> ModelStatus: ...
+
+    def read(self, images: Sequence[Image.Image]) -> list[list[TextLine]]: ...

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.core.models import Box, RegionKind
+from app.core.models import Box, RegionKind, TextLine
 
 
 @dataclass(slots=True)
@@ -58,3 +58,13 @@ class RegionPassRecord:
     regions_key: str
     clip_model: str
     regions: list[RegionRecord] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class OcrRecord:
+    """Result of OCR for one photo: its text lines (boxes in photo pixels), read with ``ocr_key``."""
+
+    photo_id: int
+    ocr_key: str
+    content_hash: str | None
+    lines: list[TextLine] = field(default_factory=list)

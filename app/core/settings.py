@@ -46,6 +46,10 @@ class Settings:
     clip_batch: int = 16
     decode_threads: int = 2
     max_image_pixels: int = 178_000_000  # decompression-bomb guard (Pillow refuses more anyway)
+    ocr: bool = True  # read text in photos (bundled PP-OCRv4 models) in the background pass
+    ocr_det_side: int = 1024  # longest side of the OCR detector input: the working image at its own scale
+    ocr_rec_model: str = ""  # another PaddleOCR recognition model (.onnx) for other scripts; "" = bundled
+    ocr_rec_keys: str = ""  # its character list (.txt)
     spool_limit_mb: int = 4096  # decoded images kept for the region pass; beyond it they are re-decoded
     excludes: tuple[str, ...] = DEFAULT_EXCLUDES
     extra_extensions: tuple[str, ...] = field(default_factory=tuple)

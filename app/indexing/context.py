@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from app.core.models import IndexStats
 from app.core.paths import LibraryPaths
-from app.core.protocols import Detector, ImageEncoder
+from app.core.protocols import Detector, ImageEncoder, TextReader
 from app.core.settings import Settings
 from app.storage.repository import PhotoRepository
 from app.storage.vector_store import VectorStore
@@ -21,6 +21,7 @@ class IndexContext:
     vectors: VectorStore
     encoder: ImageEncoder | None  # None: semantic features off (no weights)
     detector: Detector | None
+    ocr: TextReader | None = None  # None: text in photos is not read
     stats: IndexStats = field(default_factory=IndexStats)
     spool_bytes: int = 0
     spool_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -35,6 +36,11 @@ class IndexContext:
             return None
         det = self.detector.model_id if self.detector is not None else "none"
         return f"{self.encoder.model_id}|{det}"
+
+    @property
+    def ocr_key(self) -> str | None:
+        """The reader's model id: photos whose lines were read with another key are read again."""
+        return self.ocr.model_id if self.ocr is not None else None
 
     def forward_seconds(self) -> float:
         return sum(m.forward_seconds for m in (self.encoder, self.detector) if m is not None)

@@ -82,7 +82,7 @@ def _prepare(ctx: IndexContext, moves: MoveClaims, item: WorkItem) -> _Prepared:
     feats = index_features(decoded.image, decoded.width)
     rec.local_features = LocalFeatures(FEATURES_VERSION, feats.codes, feats.xy, feats.scale)
     write_thumbnail(decoded.image, ctx.paths.thumbnail_for(rec.content_hash), ctx.settings.thumbnail_size)
-    if ctx.encoder is not None:
+    if ctx.encoder is not None or ctx.ocr is not None:  # the background pass reads it back
         _spool(ctx, rec.photo_id, decoded.image)
     return _Prepared(rec, decoded.image)
 

@@ -17,6 +17,7 @@ from app.indexing.context import IndexContext
 from app.indexing.fast_pass import MoveClaims, WorkItem, run_fast_pass
 from app.indexing.region_pass import run_region_pass
 from app.indexing.scanner import DiskFile, IndexPlan, plan_changes, walk_folder
+from app.storage.ocr_repo import OcrRepository
 from app.storage.watch_repo import WatchRepository
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ class Indexer:
         self.apply(plan, progress, cancel)
         if regions:
             self.region_pass(progress, cancel)
-        if not cancel.is_cancelled and self.ctx.regions_key:
+        if not cancel.is_cancelled and (self.ctx.regions_key or self.ctx.ocr_key):
             self.clean_spool()
         return self.finish(cancel)
 
@@ -129,14 +130,33 @@ class Indexer:
                 stats.removed += len(gone)
 
     def region_pass(self, progress: ProgressCallback, cancel: CancelToken, limit: int | None = None) -> int:
-        """Run the region pass over (at most ``limit`` of) the photos waiting for it; returns how many waited."""
-        ctx = self.ctx
-        if not ctx.regions_key or cancel.is_cancelled:
+        """The background pass (regions and/or OCR) over (at most ``limit`` of) the photos waiting for it;
+        returns how many waited."""
+        if cancel.is_cancelled:
             return 0
-        todo = ctx.repo.photos_needing_regions(ctx.regions_key)
-        if todo:
-            run_region_pass(ctx, todo[:limit] if limit else todo, progress, cancel)
-        return len(todo)
+        by_id, region_ids, ocr_ids = self._due()
+        if by_id:
+            todo = [by_id[k] for k in sorted(by_id)]
+            if limit:
+                todo = todo[:limit]
+            run_region_pass(self.ctx, todo, progress, cancel, region_ids=region_ids, ocr_ids=ocr_ids)
+        return len(by_id)
+
+    def _due(self) -> tuple[dict[int, Photo], set[int], set[int]]:
+        """Photos due for the background pass: by id, those due for regions, those due for OCR."""
+        ctx = self.ctx
+        by_id: dict[int, Photo] = {}
+        region_ids: set[int] = set()
+        ocr_ids: set[int] = set()
+        if ctx.regions_key and ctx.encoder is not None:
+            for p in ctx.repo.photos_needing_regions(ctx.regions_key):
+                by_id[p.id] = p
+                region_ids.add(p.id)
+        if ctx.ocr_key:
+            for p in OcrRepository(ctx.repo.engine).photos_needing_ocr(ctx.ocr_key):
+                by_id[p.id] = p
+                ocr_ids.add(p.id)
+        return by_id, region_ids, ocr_ids
 
     def finish(self, cancel: CancelToken, save: bool = True) -> IndexStats:
         stats = self.ctx.stats
@@ -202,7 +222,7 @@ class Indexer:
         spool = self.ctx.paths.spool
         if not spool.is_dir():
             return
-        waiting = {p.id for p in self.ctx.repo.photos_needing_regions(self.ctx.regions_key or "")}
+        waiting = set(self._due()[0])
         for f in spool.iterdir():
             stem = f.name.split(".", 1)[0]
             if not stem.isdigit() or int(stem) not in waiting:

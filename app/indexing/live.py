@@ -188,6 +188,6 @@ class LiveIndexer:
         waiting = indexer.region_pass(self._on_progress, self._cancel, limit=self._region_chunk)
         if waiting <= self._region_chunk and not self._cancel.is_cancelled:
             self._regions_waiting = False
-            if ctx.regions_key:
+            if ctx.regions_key or ctx.ocr_key:
                 indexer.clean_spool()
         self._finish(ctx)

@@ -1,12 +1,14 @@
 """The region pass: detector boxes and fixed tiles of each indexed photo, all regions of a batch
-embedded in one CLIP call. Works from the spooled working image, so the photo is not decoded again.
+embedded in one CLIP call, and the text in the photo read by OCR. Works from the spooled working image,
+so the photo is not decoded again. Each photo gets only the steps it is due for: regions when its
+``regions_key`` is not the current one, OCR when it has not been read with the current ``ocr_key``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +17,14 @@ from PIL import Image
 
 from app.core.models import Photo, RegionKind
 from app.core.progress import CancelToken, PhaseMeter, ProgressCallback
-from app.core.records import RegionPassRecord, RegionRecord
+from app.core.records import OcrRecord, RegionPassRecord, RegionRecord
 from app.imaging.decode import DecodeError, decode_file
 from app.imaging.regions import crop_box, scale_box, tile_boxes, usable_detections
 from app.imaging.thumbnails import read_spool
 from app.indexing.context import IndexContext
+from app.indexing.ocr_step import read_text
 from app.indexing.workers import BatchWriter, prefetch
+from app.storage.ocr_repo import OcrRepository
 
 
 @dataclass(slots=True)
@@ -28,6 +32,15 @@ class _Loaded:
     photo: Photo
     image: Image.Image | None
     redecoded: bool = False
+    regions: bool = True  # due for detector + CLIP regions
+    ocr: bool = False  # due for OCR
+
+
+@dataclass(slots=True)
+class _Result:
+    photo_id: int
+    regions: RegionPassRecord | None
+    ocr: OcrRecord | None
 
 
 def _load(ctx: IndexContext, photo: Photo) -> _Loaded:
@@ -45,30 +58,54 @@ def _load(ctx: IndexContext, photo: Photo) -> _Loaded:
 
 
 def run_region_pass(
-    ctx: IndexContext, photos: Sequence[Photo], progress: ProgressCallback, cancel: CancelToken
+    ctx: IndexContext,
+    photos: Sequence[Photo],
+    progress: ProgressCallback,
+    cancel: CancelToken,
+    region_ids: Set[int] | None = None,
+    ocr_ids: Set[int] = frozenset(),
 ) -> None:
-    """Add object and tile regions with embeddings to ``photos`` (requires the CLIP encoder)."""
-    assert ctx.encoder is not None and ctx.regions_key is not None
+    """Add object and tile regions with embeddings (requires the CLIP encoder) and OCR lines to ``photos``.
+
+    ``region_ids`` / ``ocr_ids``: which of ``photos`` are due for each step (``region_ids`` None: all).
+    """
+    assert (ctx.encoder is not None and ctx.regions_key is not None) or ctx.ocr is not None
     stats = ctx.stats
+    ocr_repo = OcrRepository(ctx.repo.engine)
     meter = PhaseMeter("regions", len(photos), progress)
     meter.start()
     t0, f0 = time.perf_counter(), ctx.forward_seconds()
 
-    def commit(records: list[RegionPassRecord]) -> None:
-        ctx.vectors.apply(ctx.repo.write_region_batch(records))
+    def commit(results: list[_Result]) -> None:
+        records = [r.regions for r in results if r.regions is not None]
+        if records:
+            ctx.vectors.apply(ctx.repo.write_region_batch(records))
+        texts = [r.ocr for r in results if r.ocr is not None]
+        if texts:
+            stats.ocr_lines += ocr_repo.write_batch(texts)
+            stats.ocr_done += len(texts)
         for rec in records:
             stats.regions_done += 1
             stats.regions_added += len(rec.regions)
+        for r in results:
             with contextlib.suppress(FileNotFoundError):
-                (ctx.paths.spool / f"{rec.photo_id}.jpg").unlink()
-        meter.advance(len(records))
+                (ctx.paths.spool / f"{r.photo_id}.jpg").unlink()
+        meter.advance(len(results))
 
     batch_size = max(1, ctx.settings.clip_batch // 2)
-    writer: BatchWriter[RegionPassRecord] = BatchWriter(commit)
+    writer: BatchWriter[_Result] = BatchWriter(commit)
+    can_regions = ctx.encoder is not None and ctx.regions_key is not None
+
+    def load(photo: Photo) -> _Loaded:
+        loaded = _load(ctx, photo)
+        loaded.regions = can_regions and (region_ids is None or photo.id in region_ids)
+        loaded.ocr = ctx.ocr is not None and photo.id in ocr_ids
+        return loaded
+
     pool = ThreadPoolExecutor(max(1, ctx.settings.decode_threads), thread_name_prefix="shoebox-load")
     try:
         batch: list[_Loaded] = []
-        for loaded in prefetch(pool, lambda p: _load(ctx, p), photos, batch_size * 3, cancel):
+        for loaded in prefetch(pool, load, photos, batch_size * 3, cancel):
             if loaded.image is None:
                 meter.advance(1)
                 continue
@@ -86,7 +123,17 @@ def run_region_pass(
         stats.regions_forward_seconds += ctx.forward_seconds() - f0
 
 
-def _analyse(ctx: IndexContext, batch: list[_Loaded]) -> list[RegionPassRecord]:
+def _analyse(ctx: IndexContext, batch: list[_Loaded]) -> list[_Result]:
+    """OCR and region steps of a batch, each on the photos due for it, from the same images."""
+    texts = {r.photo_id: r for r in read_text(ctx, [(b.photo, b.image) for b in batch if b.ocr and b.image])}
+    due = [b for b in batch if b.regions]
+    regions = {r.photo_id: r for r in _regions(ctx, due)} if due else {}
+    for b in batch:
+        b.image = None
+    return [_Result(b.photo.id, regions.get(b.photo.id), texts.get(b.photo.id)) for b in batch]
+
+
+def _regions(ctx: IndexContext, batch: list[_Loaded]) -> list[RegionPassRecord]:
     """Detect on the batch, then embed every region of every photo in one encoder call."""
     assert ctx.encoder is not None and ctx.regions_key is not None
     s = ctx.settings
@@ -113,6 +160,4 @@ def _analyse(ctx: IndexContext, batch: list[_Loaded]) -> list[RegionPassRecord]:
     for rec in records:
         for region in rec.regions:
             region.embedding = next(it)
-    for b in batch:
-        b.image = None
     return records

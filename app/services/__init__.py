@@ -10,9 +10,10 @@ from app.services.duplicates import DuplicatesMixin
 from app.services.gallery import GalleryMixin
 from app.services.library import LibraryCore
 from app.services.watch import WatchMixin
+from app.services.words import WordsMixin
 
 
-class Library(CropSearchMixin, DuplicatesMixin, WatchMixin, GalleryMixin, LibraryCore):
+class Library(WordsMixin, CropSearchMixin, DuplicatesMixin, WatchMixin, GalleryMixin, LibraryCore):
     """A photo library: its folders, database, vector caches and models.
 
     Open with :meth:`open`; close with :meth:`close` (or use it as a context manager). The process

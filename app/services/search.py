@@ -19,6 +19,7 @@ from app.search.merge import merge_hits
 from app.search.query_image import QueryImage, load_query_image
 from app.search.semantic import rank_by_vector
 from app.search.text_query import combine, embed_texts, label_terms
+from app.search.words import merge_word_hits
 from app.services.library import LibraryCore
 from app.storage.search_repo import SearchRepository
 
@@ -48,8 +49,16 @@ class SearchMixin(LibraryCore):
             exclude.add(qimg.source_photo_id)
         query = _replace_excludes(query, frozenset(exclude))
         exact = self._exact_hits(query, qimg, results) if qimg is not None else []
-        semantic = self._semantic_hits(query, qimg, results)
-        results.hits = merge_hits(exact, semantic, None if query.all else query.top)
+        words = self._word_hits(query, results)
+        try:
+            semantic = self._semantic_hits(query, qimg, results) if query.text or qimg is not None else []
+        except ModelUnavailableError as exc:
+            if not (words or exact):
+                raise
+            # Without CLIP weights the words read in photos (and exact crops) still answer; say what is missing.
+            results.notes.append(f"searched the words in photos only: {exc}")
+            semantic = []
+        results.hits = merge_word_hits(merge_hits(exact, semantic), words, None if query.all else query.top)
         results.seconds = time.perf_counter() - t0
         return results
 
@@ -123,6 +132,10 @@ class SearchMixin(LibraryCore):
 
     def _exact_hits(self, query: SearchQuery, qimg: QueryImage, results: SearchResults) -> list[SearchHit]:
         """Geometrically verified hits for an image query (the crop-search mixin overrides this)."""
+        return []
+
+    def _word_hits(self, query: SearchQuery, results: SearchResults) -> list[SearchHit]:
+        """Photos whose recognised text matches (the words mixin overrides this)."""
         return []
 
     def _semantic_hits(self, query: SearchQuery, qimg: QueryImage | None, results: SearchResults) -> list[SearchHit]:

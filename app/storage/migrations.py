@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
-from app.storage import schema, schema_dupes, schema_features, schema_watch
+from app.storage import schema, schema_dupes, schema_features, schema_ocr, schema_watch
 
 _V1_TABLES = [schema.meta, schema.folders, schema.photos, schema.regions, schema.embeddings, schema.hashes]
 
@@ -32,12 +32,19 @@ def _local_features(conn: Connection) -> None:
     schema_features.local_features.create(conn)
 
 
+def _ocr_tables(conn: Connection) -> None:
+    schema.metadata.create_all(conn, tables=[schema_ocr.ocr_lines, schema_ocr.ocr_state])
+    for ddl in schema_ocr.FTS_DDL:
+        conn.execute(text(ddl))
+
+
 # MIGRATIONS[n] brings a database from version n to n + 1.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     0: _v1_initial,
     1: _watch_offline_folders,
     2: _dupes_tables,
     3: _local_features,
+    4: _ocr_tables,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS) + 1

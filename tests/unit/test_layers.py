@@ -24,8 +24,9 @@ def test_ruff_is_clean():
 
 def test_cli_and_facade_do_not_import_heavy_libraries():
     code = (
-        "import sys, app.cli, app.services, app.ml.clip, app.ml.detector\n"
-        "heavy = [m for m in ('torch', 'open_clip', 'ultralytics', 'PySide6') if m in sys.modules]\n"
+        "import sys, app.cli, app.services, app.ml.clip, app.ml.detector, app.ml.ocr\n"
+        "heavy = [m for m in ('torch', 'open_clip', 'ultralytics', 'PySide6', 'rapidocr_onnxruntime', 'onnxruntime')"
+        " if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
