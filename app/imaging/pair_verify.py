@@ -42,6 +42,7 @@ class PairEvidence:
     overlap_correlation: float | None = None
     coverage: float | None = None
     method: str = "global"  # "global" or "geometric"
+    detail: float | None = None  # edge correlation at full thumbnail detail (camera moved: low)
 
     @property
     def same(self) -> bool:
@@ -86,8 +87,27 @@ def verify_pair(a: np.ndarray, b: np.ndarray, variant: int = 0, geometric: bool 
     b = _trimmed(dihedral(b, variant) if variant < 8 else b)
     corr = _correlation(_small(a), _small(b))
     if corr >= SAME_CORRELATION or not geometric:
-        return PairEvidence(corr)
+        return PairEvidence(corr, detail=_detail(a, b) if corr >= SAME_CORRELATION else None)
     return _geometric(a, b, corr)
+
+
+DETAIL_SIZE = 160
+
+
+def _edges(gray: np.ndarray) -> np.ndarray:
+    g = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), 1.0)
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
+    return cv2.magnitude(gx, gy)
+
+
+def _detail(a: np.ndarray, b: np.ndarray) -> float:
+    h, w = a.shape
+    f = DETAIL_SIZE / max(h, w)
+    size = (max(8, round(w * f)), max(8, round(h * f)))
+    ea = _edges(cv2.resize(a, size, interpolation=cv2.INTER_AREA))
+    eb = _edges(cv2.resize(b, size, interpolation=cv2.INTER_AREA))
+    return _correlation(ea, eb)
 
 
 _orb = None
@@ -129,4 +149,13 @@ def _geometric(a: np.ndarray, b: np.ndarray, corr: float) -> PairEvidence:
     covered = float(inside.sum())
     coverage = covered / min(a.size, b.size * float(abs(np.linalg.det(model[:, :2]))) or 1.0)
     overlap = _correlation(a[inside], warped[inside]) if covered > 100 else 0.0
-    return PairEvidence(corr, inliers, overlap, min(coverage, 1.0), method="geometric")
+    detail = None
+    if covered > 100:
+        f = min(1.0, DETAIL_SIZE / max(h, w))
+        small = (max(8, round(w * f)), max(8, round(h * f)))
+        ea = _edges(cv2.resize(a, small, interpolation=cv2.INTER_AREA))
+        eb = _edges(cv2.resize(warped, small, interpolation=cv2.INTER_AREA))
+        m = cv2.resize(inside.astype(np.uint8), small, interpolation=cv2.INTER_NEAREST) > 0
+        m = cv2.erode(m.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        detail = _correlation(ea[m], eb[m]) if m.sum() > 100 else 0.0
+    return PairEvidence(corr, inliers, overlap, min(coverage, 1.0), method="geometric", detail=detail)
