@@ -38,7 +38,9 @@ if AVAILABLE:
         return order
 
     @njit(cache=True, nogil=True)
-    def scan_block(queries, shift, bits, masks, starts, order, sorted_hashes, radius, prev_shifts, prev_bits, block_radius):
+    def scan_block(
+        queries, shift, bits, masks, starts, order, sorted_hashes, radius, prev_shifts, prev_bits, block_radius
+    ):
         """(query, entry, distance) of every entry within ``radius`` probed through this block, skipping pairs
         an earlier block (``prev_*``) already reports (the first block within ``block_radius`` owns a pair)."""
         cap = max(1024, len(queries))
