@@ -6,7 +6,7 @@ import argparse
 import json
 from collections.abc import Callable
 
-from app.cli.common import overrides
+from app.cli.common import ProgressPrinter, overrides
 from app.core.dupes import DupeGroup
 from app.services import Library
 
@@ -47,7 +47,7 @@ def group_json(g: DupeGroup) -> dict[str, object]:
 
 def _cmd_dupes(args: argparse.Namespace) -> int:
     with Library.open(args.library, overrides=overrides(args)) as lib:
-        groups = lib.duplicates(args.tier)
+        groups = lib.duplicates(args.tier, on_progress=ProgressPrinter())
     if args.json:
         print(json.dumps({"groups": [group_json(g) for g in groups]}, indent=2))
         return 0

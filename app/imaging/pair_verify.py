@@ -31,6 +31,8 @@ MIN_INLIERS = 20
 MIN_INLIER_RATIO = 0.5
 MIN_COVERAGE = 0.7  # the overlap covers this much of the smaller picture (a "small" crop)
 MAX_ROTATION_DEG = 2.0
+SAME_DETAIL = 0.90  # edge correlation at thumbnail detail after the fine alignment
+MAX_RESIDUAL_MOTION = 3.0  # px at thumbnail size: non-similarity motion the fine alignment needed
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,15 +44,20 @@ class PairEvidence:
     overlap_correlation: float | None = None
     coverage: float | None = None
     method: str = "global"  # "global" or "geometric"
+    detail: float | None = None  # edge correlation at full thumbnail detail (camera moved: low)
+
+    residual_motion: float | None = None  # pixels the fine alignment had to add (0 for the same picture)
 
     @property
     def same(self) -> bool:
+        fine = (self.detail or 0.0) >= SAME_DETAIL and (self.residual_motion or 0.0) <= MAX_RESIDUAL_MOTION
         if self.method == "global":
-            return self.correlation >= SAME_CORRELATION
+            return self.correlation >= SAME_CORRELATION and fine
         return (
             self.inliers >= MIN_INLIERS
             and (self.overlap_correlation or 0.0) >= SAME_OVERLAP_CORRELATION
             and (self.coverage or 0.0) >= MIN_COVERAGE
+            and fine
         )
 
 
@@ -85,9 +92,52 @@ def verify_pair(a: np.ndarray, b: np.ndarray, variant: int = 0, geometric: bool 
     a = _trimmed(a)
     b = _trimmed(dihedral(b, variant) if variant < 8 else b)
     corr = _correlation(_small(a), _small(b))
-    if corr >= SAME_CORRELATION or not geometric:
-        return PairEvidence(corr)
-    return _geometric(a, b, corr)
+    if corr < SAME_CORRELATION:
+        return _geometric(a, b, corr) if geometric else PairEvidence(corr)
+    scale = np.float32([[a.shape[1] / b.shape[1], 0, 0], [0, a.shape[0] / b.shape[0], 0]])
+    detail, motion, shift = _refined(a, b, scale)
+    ev = PairEvidence(corr, detail=detail, residual_motion=motion)
+    if ev.same or not geometric or shift <= MAX_RESIDUAL_MOTION:
+        return ev
+    return _geometric(a, b, corr)  # whole pictures agree but are shifted: a crop, or another shot
+
+
+def _edges(gray: np.ndarray) -> np.ndarray:
+    g = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), 1.0)
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
+    return cv2.magnitude(gx, gy)
+
+
+def _refined(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> tuple[float, float, float]:
+    """Warp B onto A by ``model``, refine with ECC (affine), and say how well the edges then agree.
+
+    Returns (edge correlation inside the overlap, non-similarity motion ECC needed in pixels, shift it needed).
+    The same picture is already aligned by a similarity: ECC adds ~nothing and edges agree to ~0.99. Another
+    shot of the scene needs shear/anisotropic motion (parallax, a turned camera) or keeps disagreeing edges.
+    """
+    h, w = a.shape
+    warped = cv2.warpAffine(b, model, (w, h), flags=cv2.INTER_LINEAR)
+    inside = cv2.warpAffine(np.full(b.shape, 255, np.uint8), model, (w, h), flags=cv2.INTER_NEAREST)
+    fine = np.eye(2, 3, dtype=np.float32)
+    try:
+        criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-4)
+        _, fine = cv2.findTransformECC(
+            a.astype(np.float32), warped.astype(np.float32), fine, cv2.MOTION_AFFINE, criteria, None, 3
+        )
+    except cv2.error:
+        pass  # did not converge: judge the coarse alignment
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    warped = cv2.warpAffine(warped, fine, (w, h), flags=flags)
+    inside = cv2.warpAffine(inside, fine, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP) > 0
+    inside = cv2.erode(inside.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    if inside.sum() < 100:
+        return 0.0, float("inf"), float("inf")
+    detail = _correlation(_edges(a)[inside], _edges(warped)[inside])
+    size = max(h, w)
+    motion = float(abs(fine[0, 0] - fine[1, 1]) + abs(fine[0, 1] + fine[1, 0])) * size
+    shift = float(np.hypot(fine[0, 2], fine[1, 2]))
+    return detail, motion, shift
 
 
 _orb = None
@@ -129,4 +179,9 @@ def _geometric(a: np.ndarray, b: np.ndarray, corr: float) -> PairEvidence:
     covered = float(inside.sum())
     coverage = covered / min(a.size, b.size * float(abs(np.linalg.det(model[:, :2]))) or 1.0)
     overlap = _correlation(a[inside], warped[inside]) if covered > 100 else 0.0
-    return PairEvidence(corr, inliers, overlap, min(coverage, 1.0), method="geometric")
+    detail, motion = 0.0, None
+    if covered > 100 and overlap >= SAME_OVERLAP_CORRELATION:
+        detail, motion, _ = _refined(a, b, model.astype(np.float32))
+    return PairEvidence(
+        corr, inliers, overlap, min(coverage, 1.0), method="geometric", detail=detail, residual_motion=motion
+    )

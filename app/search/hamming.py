@@ -13,6 +13,8 @@ from itertools import combinations
 
 import numpy as np
 
+from app.search import hamming_kernels as kernels
+
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 _CHUNK = 1 << 21  # candidate pairs expanded at a time: bounds memory at ~100 MB
 
@@ -65,11 +67,13 @@ class MultiIndex:
         self._sorted: list[tuple[np.ndarray, np.ndarray]] = []
         for b in range(blocks):
             keys = self._key(self.hashes, b).astype(np.uint32)
-            # Order within a run does not matter, so an unstable sort on 32-bit keys: ~3x faster.
-            order = np.argsort(keys, kind="quicksort").astype(np.int64)
             counts = np.bincount(keys, minlength=1 << self._bits[b])
             starts = np.zeros(len(counts) + 1, np.int64 if len(keys) >= 2**31 else np.int32)
             np.cumsum(counts, out=starts[1:])
+            if kernels.AVAILABLE:  # the run starts are known: a counting sort is O(n)
+                order = kernels.counting_order(keys, starts)
+            else:  # order within a run does not matter, so an unstable sort on 32-bit keys
+                order = np.argsort(keys, kind="quicksort").astype(np.int64)
             # The hashes themselves in block order too: a probe's run is then a contiguous slice to compare,
             # not a scatter of reads (about 2x faster at 1M photos, for 8 bytes an entry a block).
             self._sorted.append((starts, order, self.hashes[order]))
@@ -85,6 +89,8 @@ class MultiIndex:
     def search(self, queries: np.ndarray) -> NearPairs:
         """Every (query, entry) pair within ``radius``, each pair once."""
         queries = np.ascontiguousarray(queries, dtype=np.uint64)
+        if kernels.AVAILABLE:
+            return self._search_compiled(queries)
         found_q, found_e, found_d = [], [], []
         for b in range(self.blocks):
             starts, order, sorted_hashes = self._sorted[b]
@@ -118,6 +124,28 @@ class MultiIndex:
             empty = np.zeros(0, np.int64)
             return NearPairs(empty, empty, np.zeros(0, np.int16))
         return NearPairs(np.concatenate(found_q), np.concatenate(found_e), np.concatenate(found_d))
+
+    def _search_compiled(self, queries: np.ndarray) -> NearPairs:
+        parts = []
+        for b in range(self.blocks):
+            starts, order, sorted_hashes = self._sorted[b]
+            parts.append(
+                kernels.scan_block(
+                    queries,
+                    self._shifts[b],
+                    self._bits[b],
+                    self._masks[b],
+                    starts,
+                    order,
+                    sorted_hashes,
+                    self.radius,
+                    np.array(self._shifts[:b], np.int64),
+                    np.array(self._bits[:b], np.int64),
+                    self._block_radius,
+                )
+            )
+        q, e, d = (np.concatenate(x) for x in zip(*parts, strict=True))
+        return NearPairs(q, e, d)
 
     def _found_earlier(self, q: np.ndarray, e: np.ndarray, block: int) -> np.ndarray:
         earlier = np.zeros(len(q), bool)

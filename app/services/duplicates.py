@@ -13,7 +13,7 @@ from PIL import Image
 
 from app.core.dupes import DupeGroup, DupePair, DupePhoto, DupeTier
 from app.core.errors import BadInputError, LibraryBusyError
-from app.core.progress import ProgressCallback, no_progress
+from app.core.progress import Progress, ProgressCallback, no_progress
 from app.imaging.decode import DecodeError, decode_file
 from app.imaging.pair_verify import PairEvidence, verify_pair
 from app.search.duplicates import TABLE_KINDS, HashTable, choose_keeper, connected_groups, find_candidates
@@ -44,13 +44,15 @@ class DuplicatesMixin(LibraryCore):
         """
         repo = self._dupes
         photos = repo.indexed_photos()
-        self._check_new(repo, photos)
+        self._check_new(repo, photos, on_progress)
         groups = self._groups(repo, photos)
         if tier is not None:
             groups = [g for g in groups if g.tier == DupeTier(tier)]
         return groups
 
-    def _check_new(self, repo: DupesRepository, photos: dict[int, PhotoRow]) -> None:
+    def _check_new(
+        self, repo: DupesRepository, photos: dict[int, PhotoRow], on_progress: ProgressCallback = no_progress
+    ) -> None:
         checked = repo.checked()
         new = [pid for pid, p in photos.items() if checked.get(pid) != p.content_hash]
         if not new:
@@ -61,7 +63,10 @@ class DuplicatesMixin(LibraryCore):
         whole = len(new_rows) == len(table)
         cands = find_candidates(table, None if whole else new_rows)
         pairs: list[PairRow] = []
-        for a_row, b_row, dist, kind in zip(cands.a, cands.b, cands.distance, cands.kind, strict=True):
+        total = len(cands)
+        for i, (a_row, b_row, dist, kind) in enumerate(zip(cands.a, cands.b, cands.distance, cands.kind, strict=True)):
+            if i % 50 == 0:
+                on_progress(Progress("compare", i, total))
             a, b = photos[int(table.ids[a_row])], photos[int(table.ids[b_row])]
             if a.content_hash == b.content_hash:
                 continue  # identical: grouped by content hash, no pixels needed
@@ -81,6 +86,7 @@ class DuplicatesMixin(LibraryCore):
                         ev.inliers or None,
                     )
                 )
+        on_progress(Progress("compare", total, total))
         if self.is_writer:
             repo.record_checked([(p, photos[p].content_hash) for p in new], pairs)
         else:  # a reader cannot store verdicts: use them for this answer only

@@ -146,3 +146,29 @@ def test_cli_dupes_json(open_library, copies, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     (g,) = [g for g in out["groups"] if g["tier"] == "same"]
     assert sum(p["keep"] for p in g["photos"]) == 1 and g["reason"]
+
+
+def test_another_shot_with_tiny_camera_motion_is_not_same():
+    """A second shot of one scene (camera turned a little: slight shear and shift) is never `same`,
+    while a resized re-encode of the first shot is."""
+    import cv2
+
+    from app.imaging.pair_verify import verify_pair
+
+    rng = np.random.default_rng(3)
+    scene = cv2.GaussianBlur(rng.integers(0, 255, (240, 320)).astype(np.uint8), (0, 0), 2.0)
+    scene = cv2.normalize(scene, None, 0, 255, cv2.NORM_MINMAX)
+    turn = np.float32([[1.0, 0.03, 2.5], [0.01, 1.0, -1.5]])
+    shot2 = cv2.warpAffine(scene, turn, (320, 240), borderMode=cv2.BORDER_REFLECT)
+    export = cv2.resize(scene, (200, 150), interpolation=cv2.INTER_AREA)
+    assert verify_pair(scene, export).same
+    ev = verify_pair(scene, shot2)
+    assert not ev.same
+
+
+def test_duplicates_reports_progress_of_the_comparison(open_library, copies):
+    lib = open_library()
+    lib.index([copies], regions=False)
+    seen = []
+    lib.duplicates(on_progress=seen.append)
+    assert seen and seen[-1].phase == "compare" and seen[-1].done == seen[-1].total > 0
