@@ -14,6 +14,7 @@ the prototype's first stage, so the verification's contribution is visible.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import io
@@ -22,7 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -132,7 +133,8 @@ def _link_library(paths: list[Path], folder: Path) -> dict[str, str]:
         rel = p.relative_to(CORPUS).as_posix()
         dest = folder / rel.replace("/", "__")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.symlink_to(p)
+        if not dest.is_symlink():  # a kept library (--library) already has its links
+            dest.symlink_to(p)
         mapping[str(dest.resolve(strict=False))] = rel
         mapping[str(dest)] = rel
     return mapping
@@ -153,6 +155,8 @@ def evaluate(lib: Library, queries: list[dict], path_to_rel, equivalent, related
         k["r1"].append(bool(ok[:1] and ok[0]))
         k["r5"].append(any(ok[:5]))
         k["verified1"].append(bool(hits and hits[0].kind == HitKind.EXACT and ok[0]))
+        if not (ok[:1] and ok[0]):
+            k["misses"].append(_diagnose(lib, q, path_to_rel, equivalent))
         if hits and ok[0] and hits[0].box is not None and path_to_rel(hits[0].path) == q["rel"]:
             k["iou"].append(_iou(hits[0].box, q["box"]))
         for h, r, good in zip(hits, rels, ok, strict=True):
@@ -170,6 +174,7 @@ def evaluate(lib: Library, queries: list[dict], path_to_rel, equivalent, related
             "verified_at_rank1": round(float(np.mean(k["verified1"])), 4),
             "median_iou": round(float(np.median(k["iou"])), 4) if k["iou"] else None,
             "verified_on_related_shot": len(k["verified_on_related_shot"]),
+            "misses_by_candidate_rank": dict(sorted(Counter(k["misses"]).items())),
         }
     out["verified_but_wrong"] = len(wrong)
     out["verified_but_wrong_examples"] = wrong[:5]
@@ -179,6 +184,17 @@ def evaluate(lib: Library, queries: list[dict], path_to_rel, equivalent, related
         "max": round(max(lat), 3),
     }
     return out
+
+
+def _diagnose(lib: Library, q: dict, path_to_rel, equivalent) -> str:
+    """Where a missed query's true photo sat in the vote: 'kp=N rank=R' (R = none when not voted)."""
+    res = lib.exact_search(decode_bytes(q["data"]).image)
+    ids = [c.photo_id for c in res.candidates[:200]]
+    photos = lib.repo.photos_by_ids(ids)
+    rank = next((i for i, pid in enumerate(ids) if equivalent(q["rel"], path_to_rel(photos[pid].path))), None)
+    bucket = "none" if rank is None else "1-8" if rank < 8 else "9-32" if rank < 32 else ">32"
+    kp = "kp<50" if res.query_keypoints < 50 else "kp<200" if res.query_keypoints < 200 else "kp>=200"
+    return f"{kp} rank {bucket}"
 
 
 def vote_only_baseline(lib: Library, queries: list[dict], path_to_rel, equivalent) -> dict:
@@ -256,7 +272,8 @@ def run_corpus(args) -> dict:
     def related(a: str, b: str) -> bool:
         return groups.get(a) is not None and groups.get(a) == groups.get(b)
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = args.library or stack.enter_context(tempfile.TemporaryDirectory())
         mapping = _link_library(paths, Path(tmp) / "photos")
         path_to_rel = lambda p: mapping.get(p, p)  # noqa: E731
         queries = make_queries(rels, args.queries, args.seed)
@@ -265,7 +282,7 @@ def run_corpus(args) -> dict:
             stats = lib.index([Path(tmp) / "photos"])
             index_s = time.perf_counter() - t0
             lib.search(SearchQuery(image=queries[0]["data"]))  # warm-up: loads the FAISS cache
-            result = {"photos": stats.indexed, "index_seconds": round(index_s, 1)}
+            result = {"photos": len(paths), "newly_indexed": stats.indexed, "index_seconds": round(index_s, 1)}
             result.update(evaluate(lib, queries, path_to_rel, equivalent, related))
             result["baseline_vote_only_recall@1"] = vote_only_baseline(lib, queries, path_to_rel, equivalent)
             result["coco_cbir_crop_queries"] = cbir_pairs(lib, path_to_rel)
@@ -369,6 +386,11 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=100, help="queries per kind")
     ap.add_argument("--scale", type=int, default=0, help="index this many generated variants instead")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--library",
+        default="",
+        help="keep the library in this folder and reuse it on the next run (only new photos are indexed)",
+    )
     args = ap.parse_args()
     out = run_scale(args) if args.scale else run_corpus(args)
     json.dump(out, sys.stdout, indent=2)
