@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 
 NEIGHBOURS = 16
 MAX_HAMMING = 40  # of 256 bits; a true match of a rescaled, recompressed crop is usually under 30
-MAX_VERIFY = 8  # candidates verified at most per query (and mirror pass)
+MAX_VERIFY = 8  # candidates verified at most per query (and mirror pass) ...
+MAX_VERIFY_UNFOUND = 20  # ... or this many while none has verified yet (within the time budget): a tiny
+# crop holds only a few of the photo's 320 index keypoints, so its photo is often voted 9th-20th
 KEEP_VERIFYING = 0.2  # verify further candidates while their vote is at least this x the best verified one
 TIME_BUDGET_S = 0.7  # stop verifying more candidates after this long ...
 MIN_VERIFY = 3  # ... but only once this many have been tried
@@ -182,7 +184,7 @@ def _verify_candidates(
     t0: float,
     out: ExactResult,
 ) -> list[SearchHit]:
-    shortlist = cands[:MAX_VERIFY]
+    shortlist = cands[:MAX_VERIFY_UNFOUND]
     photos = photos_by_ids([c.photo_id for c in shortlist])
     hits: list[SearchHit] = []
     best_verified = 0.0
@@ -191,6 +193,8 @@ def _verify_candidates(
         if i >= MIN_VERIFY and (time.perf_counter() - t0 > TIME_BUDGET_S):
             break
         if best_verified and cand.votes < KEEP_VERIFYING * best_verified:
+            break
+        if i >= MAX_VERIFY and (hits or time.perf_counter() - t0 > TIME_BUDGET_S):
             break
         photo = photos.get(cand.photo_id)
         if photo is None:
