@@ -8,12 +8,13 @@ the prototype's first stage, so the verification's contribution is visible.
 
     python -m benchmarks.bench_crop_search --photos 300 --queries 40      # development
     python -m benchmarks.bench_crop_search                                # full corpus
-    python -m benchmarks.bench_crop_search --scale 10000 --queries 40     # 10k photos, features only
+    python -m benchmarks.bench_crop_search --scale 10000 --queries 40 --features-only  # 10k photos
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import io
@@ -22,7 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -132,7 +133,8 @@ def _link_library(paths: list[Path], folder: Path) -> dict[str, str]:
         rel = p.relative_to(CORPUS).as_posix()
         dest = folder / rel.replace("/", "__")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.symlink_to(p)
+        if not dest.is_symlink():  # a kept library (--library) already has its links
+            dest.symlink_to(p)
         mapping[str(dest.resolve(strict=False))] = rel
         mapping[str(dest)] = rel
     return mapping
@@ -153,6 +155,8 @@ def evaluate(lib: Library, queries: list[dict], path_to_rel, equivalent, related
         k["r1"].append(bool(ok[:1] and ok[0]))
         k["r5"].append(any(ok[:5]))
         k["verified1"].append(bool(hits and hits[0].kind == HitKind.EXACT and ok[0]))
+        if not (ok[:1] and ok[0]):
+            k["misses"].append(_diagnose(lib, q, path_to_rel, equivalent))
         if hits and ok[0] and hits[0].box is not None and path_to_rel(hits[0].path) == q["rel"]:
             k["iou"].append(_iou(hits[0].box, q["box"]))
         for h, r, good in zip(hits, rels, ok, strict=True):
@@ -170,6 +174,7 @@ def evaluate(lib: Library, queries: list[dict], path_to_rel, equivalent, related
             "verified_at_rank1": round(float(np.mean(k["verified1"])), 4),
             "median_iou": round(float(np.median(k["iou"])), 4) if k["iou"] else None,
             "verified_on_related_shot": len(k["verified_on_related_shot"]),
+            "misses_by_candidate_rank": dict(sorted(Counter(k["misses"]).items())),
         }
     out["verified_but_wrong"] = len(wrong)
     out["verified_but_wrong_examples"] = wrong[:5]
@@ -179,6 +184,17 @@ def evaluate(lib: Library, queries: list[dict], path_to_rel, equivalent, related
         "max": round(max(lat), 3),
     }
     return out
+
+
+def _diagnose(lib: Library, q: dict, path_to_rel, equivalent) -> str:
+    """Where a missed query's true photo sat in the vote: 'kp=N rank=R' (R = none when not voted)."""
+    res = lib.exact_search(decode_bytes(q["data"]).image)
+    ids = [c.photo_id for c in res.candidates[:200]]
+    photos = lib.repo.photos_by_ids(ids)
+    rank = next((i for i, pid in enumerate(ids) if equivalent(q["rel"], path_to_rel(photos[pid].path))), None)
+    bucket = "none" if rank is None else "1-8" if rank < 8 else "9-32" if rank < 32 else ">32"
+    kp = "kp<50" if res.query_keypoints < 50 else "kp<200" if res.query_keypoints < 200 else "kp>=200"
+    return f"{kp} rank {bucket}"
 
 
 def vote_only_baseline(lib: Library, queries: list[dict], path_to_rel, equivalent) -> dict:
@@ -256,7 +272,8 @@ def run_corpus(args) -> dict:
     def related(a: str, b: str) -> bool:
         return groups.get(a) is not None and groups.get(a) == groups.get(b)
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = args.library or stack.enter_context(tempfile.TemporaryDirectory())
         mapping = _link_library(paths, Path(tmp) / "photos")
         path_to_rel = lambda p: mapping.get(p, p)  # noqa: E731
         queries = make_queries(rels, args.queries, args.seed)
@@ -265,7 +282,7 @@ def run_corpus(args) -> dict:
             stats = lib.index([Path(tmp) / "photos"])
             index_s = time.perf_counter() - t0
             lib.search(SearchQuery(image=queries[0]["data"]))  # warm-up: loads the FAISS cache
-            result = {"photos": stats.indexed, "index_seconds": round(index_s, 1)}
+            result = {"photos": len(paths), "newly_indexed": stats.indexed, "index_seconds": round(index_s, 1)}
             result.update(evaluate(lib, queries, path_to_rel, equivalent, related))
             result["baseline_vote_only_recall@1"] = vote_only_baseline(lib, queries, path_to_rel, equivalent)
             result["coco_cbir_crop_queries"] = cbir_pairs(lib, path_to_rel)
@@ -301,6 +318,36 @@ def _variant(src: Path, i: int, dest: Path) -> None:
     img.save(dest, "JPEG", quality=85)
 
 
+def _features_of(path: Path) -> tuple[str, int, int, object]:
+    d = decode_bytes(read_file(path))
+    return str(path), d.width, d.height, index_features(d.image, d.width)
+
+
+def _index_features_only(lib: Library, folder: Path, dests: list[Path], workers: int) -> None:
+    """Photo rows plus local features only (no thumbnails, hashes or CLIP), as the issue allows at scale."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from app.imaging.local_features import FEATURES_VERSION
+    from app.storage.features_repo import FeaturesRepository
+
+    fid = lib.repo.add_folder(str(folder)).id
+    ids = lib.repo.insert_pending(fid, [(str(d), d.stat().st_size, d.stat().st_mtime_ns) for d in dests])
+    repo = FeaturesRepository(lib.repo.engine)
+    batch, sizes = [], []
+    with ProcessPoolExecutor(workers) as pool:
+        for path, w, h, f in pool.map(_features_of, dests, chunksize=32):
+            batch.append((ids[path], FEATURES_VERSION, f.codes, f.xy, f.scale))
+            sizes.append((w, h, "indexed", ids[path]))
+            if len(batch) >= 500:
+                repo.write_many(batch)
+                batch = []
+    repo.write_many(batch)
+    with lib.repo.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE photos SET width = ?, height = ?, state = ? WHERE id = ?", sizes)
+    lib.features().get()
+    lib.features().save()
+
+
 def run_scale(args) -> dict:
     """``--scale N`` photos made from corpus photos by flips, crops and colour shifts."""
     from concurrent.futures import ProcessPoolExecutor
@@ -310,7 +357,7 @@ def run_scale(args) -> dict:
         folder = Path(tmp) / "photos"
         folder.mkdir()
         dests = [folder / f"v{i:05d}_{i % len(src):04d}.jpg" for i in range(args.scale)]
-        with ProcessPoolExecutor(2) as pool:
+        with ProcessPoolExecutor(args.workers) as pool:
             list(
                 pool.map(
                     _variant, [src[i % len(src)] for i in range(args.scale)], range(args.scale), dests, chunksize=64
@@ -318,7 +365,11 @@ def run_scale(args) -> dict:
             )
         t0 = time.perf_counter()
         with Library.open(Path(tmp) / "lib", create=True, encoder=None, detector=None) as lib:
-            stats = lib.index([folder])
+            if args.features_only:
+                _index_features_only(lib, folder, dests, args.workers)
+                indexed = len(dests)
+            else:
+                indexed = lib.index([folder]).indexed
             index_s = time.perf_counter() - t0
             rng = np.random.default_rng(args.seed)
             lat, r1, verified = [], [], []
@@ -336,14 +387,16 @@ def run_scale(args) -> dict:
                 lat.append(time.perf_counter() - t0)
                 top = res.hits[0].path if res.hits else ""
                 r1.append(
-                    top == str(d)
-                    or (top and top.split("_")[-1] == d.name.split("_")[-1] and res.hits[0].kind == HitKind.EXACT)
+                    (bool(top)
+                    and top == str(d))
+                    or bool(top and top.split("_")[-1] == d.name.split("_")[-1] and res.hits[0].kind == HitKind.EXACT)
                 )
                 verified.append(bool(res.hits and res.hits[0].kind == HitKind.EXACT))
             n, stored = lib.features().stored_bytes()
             index = lib.features().get()
             return {
-                "photos": stats.indexed,
+                "photos": indexed,
+                "features_only": args.features_only,
                 "codes": index.ntotal,
                 "ivf": index.is_ivf,
                 "index_seconds": round(index_s, 1),
@@ -369,6 +422,13 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=100, help="queries per kind")
     ap.add_argument("--scale", type=int, default=0, help="index this many generated variants instead")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--features-only", action="store_true", help="--scale: index only the local features")
+    ap.add_argument("--workers", type=int, default=2, help="--scale: processes making variants and features")
+    ap.add_argument(
+        "--library",
+        default="",
+        help="keep the library in this folder and reuse it on the next run (only new photos are indexed)",
+    )
     args = ap.parse_args()
     out = run_scale(args) if args.scale else run_corpus(args)
     json.dump(out, sys.stdout, indent=2)

@@ -163,6 +163,12 @@ def query_features(image: Image.Image, mirror: bool = False) -> tuple[Features, 
     Returns the features (positions in the resized query's pixels) and the resize factor, so
     positions divide by it to get back to the query's own pixels.
     """
+    g, f = query_frame(image, mirror)
+    return full_features(g, MAX_QUERY_KEYPOINTS), f
+
+
+def query_frame(image: Image.Image, mirror: bool = False) -> tuple[np.ndarray, float]:
+    """The grey query as its features see it (mirrored if asked, resized by ``query_scale``), and the factor."""
     g = gray(image)
     if mirror:
         g = np.ascontiguousarray(g[:, ::-1])
@@ -170,4 +176,4 @@ def query_features(image: Image.Image, mirror: bool = False) -> tuple[Features, 
     if f != 1.0:
         interp = cv2.INTER_CUBIC if f > 1 else cv2.INTER_AREA
         g = cv2.resize(g, (max(1, round(g.shape[1] * f)), max(1, round(g.shape[0] * f))), interpolation=interp)
-    return full_features(g, MAX_QUERY_KEYPOINTS), f
+    return g, f

@@ -25,14 +25,23 @@ import numpy as np
 from PIL import Image
 
 from app.core.models import HitKind, Photo, SearchHit
-from app.imaging.local_features import Features, binary_codes, full_features, query_features
-from app.search.crop_verify import Verification, verify
+from app.imaging.local_features import (
+    MAX_QUERY_KEYPOINTS,
+    Features,
+    binary_codes,
+    full_features,
+    gray,
+    query_frame,
+)
+from app.search.crop_verify import MIN_WARP_NCC, Verification, photometric_check, verify
 
 log = logging.getLogger(__name__)
 
 NEIGHBOURS = 16
 MAX_HAMMING = 40  # of 256 bits; a true match of a rescaled, recompressed crop is usually under 30
-MAX_VERIFY = 8  # candidates verified at most per query (and mirror pass)
+MAX_VERIFY = 8  # candidates verified at most per query (and mirror pass) ...
+MAX_VERIFY_UNFOUND = 20  # ... or this many while none has verified yet (within the time budget): a tiny
+# crop holds only a few of the photo's 320 index keypoints, so its photo is often voted 9th-20th
 KEEP_VERIFYING = 0.2  # verify further candidates while their vote is at least this x the best verified one
 TIME_BUDGET_S = 0.7  # stop verifying more candidates after this long ...
 MIN_VERIFY = 3  # ... but only once this many have been tried
@@ -129,7 +138,8 @@ def find_exact(
     out = ExactResult()
     t0 = time.perf_counter()
     for mirrored in (False, True):
-        feats, f = query_features(image, mirror=mirrored)
+        qgray, f = query_frame(image, mirror=mirrored)
+        feats = full_features(qgray, MAX_QUERY_KEYPOINTS)
         if not mirrored:
             out.query_keypoints = len(feats)
         if len(feats) == 0:
@@ -139,7 +149,7 @@ def find_exact(
         if not mirrored:
             out.candidates = cands
         size = (image.width * f, image.height * f)
-        hits = _verify_candidates(feats, size, cands, photos_by_ids, cache, load_photo, mirrored, t0, out)
+        hits = _verify_candidates(feats, qgray, size, cands, photos_by_ids, cache, load_photo, mirrored, t0, out)
         if hits:
             out.hits, out.mirrored = hits, mirrored
             break
@@ -150,8 +160,21 @@ def find_exact(
     return out
 
 
+def _photometric_ok(
+    qgray: np.ndarray, photo: Photo, v: Verification, load_photo: Callable[[Photo], Image.Image | None]
+) -> bool:
+    """A weak (few-inlier) fit stands only if the photo, warped into the query's frame, looks like it."""
+    img = load_photo(photo)
+    if img is None:
+        return False
+    ncc = photometric_check(qgray, gray(img), v.homography)
+    log.debug("crop search: weak fit on %s (%d inliers), warp NCC %.3f", photo.path, v.inliers, ncc)
+    return ncc >= MIN_WARP_NCC
+
+
 def _verify_candidates(
     feats: Features,
+    qgray: np.ndarray,
     size: tuple[float, float],
     cands: list[Candidate],
     photos_by_ids: Callable[[list[int]], dict[int, Photo]],
@@ -161,7 +184,7 @@ def _verify_candidates(
     t0: float,
     out: ExactResult,
 ) -> list[SearchHit]:
-    shortlist = cands[:MAX_VERIFY]
+    shortlist = cands[:MAX_VERIFY_UNFOUND]
     photos = photos_by_ids([c.photo_id for c in shortlist])
     hits: list[SearchHit] = []
     best_verified = 0.0
@@ -170,6 +193,8 @@ def _verify_candidates(
         if i >= MIN_VERIFY and (time.perf_counter() - t0 > TIME_BUDGET_S):
             break
         if best_verified and cand.votes < KEEP_VERIFYING * best_verified:
+            break
+        if i >= MAX_VERIFY and (hits or time.perf_counter() - t0 > TIME_BUDGET_S):
             break
         photo = photos.get(cand.photo_id)
         if photo is None:
@@ -185,6 +210,8 @@ def _verify_candidates(
         pf, scale = loaded
         out.verified_tried += 1
         v = verify(feats, size, pf, scale, mirrored)
+        if v is not None and v.weak and not _photometric_ok(qgray, photo, v, load_photo):
+            v = None
         if photo.content_hash:
             by_content[photo.content_hash] = v
         if v is not None:

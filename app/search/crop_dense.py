@@ -5,6 +5,12 @@ peak is both very high and clearly above any other place in the photo.
 
 Handles translation and scale (crops, resizes); not rotation or mirroring, which the keypoint path
 covers for crops with texture.
+
+Dense hits are **not** reported as ``exact``: a correlation peak on a plain patch (a wall, sky with a
+branch, a floor) cannot tell this photo from another photo of a similar surface, and the keypoint
+path's guarantee ("this photo contains your image") must not be diluted. They are ``region`` hits with
+``details.method = "dense correlation"``, ranked after the verified hits and before semantic ones
+(``merge_hits`` keeps the exact path's list first, verified hits by inliers, then these).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ MIN_NCC = 0.93  # refined correlation needed to report a hit
 MIN_MARGIN = 0.08  # the best place must beat any place a template-width away by this much
 MIN_STD = 4.0  # grey levels: a flat query (sky, a white wall) matches everywhere, so it is not tried
 MAX_CANDIDATES = 4
+DENSE_METHOD = "dense correlation"
 
 
 def _gray(img: Image.Image) -> np.ndarray:
@@ -118,10 +125,10 @@ def dense_hits(
                 photo_id=photo.id,
                 path=photo.path,
                 score=round(ncc, 4),
-                kind=HitKind.EXACT,
+                kind=HitKind.REGION,
                 box=(x0, y0, x1, y1),
                 outline=((x0, y0), (x1, y0), (x1, y1), (x0, y1)),
-                details={"method": "dense", "ncc": round(ncc, 4)},
+                details={"method": DENSE_METHOD, "ncc": round(ncc, 4)},
             )
         )
     hits.sort(key=lambda h: -h.score)

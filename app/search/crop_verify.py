@@ -17,6 +17,13 @@ from app.imaging.local_features import Features
 RATIO = 0.8  # Lowe's ratio test within one photo (duplicates across photos are handled by the vote)
 MIN_INLIERS = 15  # below ~10-12, logos and signs verify on the wrong photo; see docs/crop-search.md
 MIN_INLIER_RATIO = 0.15  # of ratio-test matches
+# Tiny crops (a 50 px object) give 8-14 inliers on their own photo. Such a fit is only *weak*: it is
+# accepted if nearly every match is an inlier and the photo, warped back into the query's frame by the
+# homography, correlates with the whole query (``photometric_check``) - a logo or sign that matches
+# on another photo does not make the rest of the crop agree pixel for pixel.
+WEAK_MIN_INLIERS = 8
+WEAK_MIN_RATIO = 0.6
+MIN_WARP_NCC = 0.85  # true weak fits measured 0.91-1.0 on the corpus
 REPROJ_PX = 4.0  # RANSAC threshold in working-image pixels of the candidate
 MAX_SIDE_RATIO = 4.0  # projected quad: opposite sides may differ at most this much (strong perspective)
 MIN_SCALE, MAX_SCALE = 0.03, 12.0  # linear size of the query in the photo relative to the query itself
@@ -28,6 +35,8 @@ class Verification:
     matches: int
     outline: tuple[tuple[float, float], ...]  # query corners TL, TR, BR, BL in photo pixels
     box: Box  # bounding box of the outline, clamped to the photo
+    homography: np.ndarray  # query frame -> the candidate's feature frame (working image)
+    weak: bool = False  # too few inliers on their own: needs ``photometric_check``
 
 
 _matcher = None
@@ -89,13 +98,16 @@ def verify(
     original query's corners.
     """
     qp, pp = match(query, photo)
-    if len(qp) < MIN_INLIERS:
+    if len(qp) < WEAK_MIN_INLIERS:
         return None
     H, mask = cv2.findHomography(qp, pp, cv2.USAC_MAGSAC, REPROJ_PX, maxIters=2000, confidence=0.999)
     if H is None or mask is None:
         return None
     inliers = int(mask.sum())
-    if inliers < MIN_INLIERS or inliers < MIN_INLIER_RATIO * len(qp):
+    weak = inliers < MIN_INLIERS
+    if weak and inliers < max(WEAK_MIN_INLIERS, WEAK_MIN_RATIO * len(qp)):
+        return None
+    if inliers < MIN_INLIER_RATIO * len(qp):
         return None
     w, h = query_size
     corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
@@ -118,4 +130,23 @@ def verify(
         float(min(ph, full[:, 1].max())),
     )
     outline = tuple((float(x), float(y)) for x, y in full)
-    return Verification(inliers, len(qp), outline, box)
+    return Verification(inliers, len(qp), outline, box, H, weak)
+
+
+def photometric_check(query_gray: np.ndarray, photo_gray: np.ndarray, H: np.ndarray) -> float:
+    """Correlation of the query with the photo warped back into the query's frame by ``H``.
+
+    Both are compared at the coarser of the two resolutions (an upscaled query holds no more detail
+    than the photo region it came from), lightly blurred so resampling noise does not count.
+    """
+    h, w = query_gray.shape
+    warped = cv2.warpPerspective(photo_gray, H, (w, h), flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP)
+    # Linear size of the query in the photo: compare at that size (at most the query's own).
+    quad = cv2.perspectiveTransform(np.array([[[0, 0]], [[w, 0]], [[w, h]], [[0, h]]], np.float64), H)
+    scale = min(1.0, (cv2.contourArea(quad.reshape(-1, 2).astype(np.float32)) / max(w * h, 1)) ** 0.5)
+    sw, sh = max(8, round(w * scale)), max(8, round(h * scale))
+    a = cv2.GaussianBlur(cv2.resize(query_gray, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32), (3, 3), 0)
+    b = cv2.GaussianBlur(cv2.resize(warped, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32), (3, 3), 0)
+    if a.std() < 1.0 or b.std() < 1.0:
+        return 0.0
+    return float(cv2.matchTemplate(b, a, cv2.TM_CCOEFF_NORMED)[0, 0])

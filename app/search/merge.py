@@ -8,7 +8,8 @@ from app.core.models import SearchHit
 
 
 def merge_hits(exact: Sequence[SearchHit], semantic: Sequence[SearchHit], top: int | None = None) -> list[SearchHit]:
-    """Verified hits first (most inliers first), then semantic hits by score; a photo appears once."""
+    """The exact path's hits first (verified by inliers, then dense-correlation ones), then semantic hits by
+    score; a photo appears once."""
     out: list[SearchHit] = sorted(exact, key=lambda h: -(h.inliers or 0))
     seen = {h.photo_id for h in out}
     for h in sorted(semantic, key=lambda h: -h.score):
