@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.ml.checkpoints import checkpoint_tensors
+
 _NOT_TEXT = ("visual.", "logit_scale", "logit_bias")
 
 
@@ -53,28 +55,10 @@ class TextTower:
 
 def _text_state(checkpoint: str, hf_text: bool) -> dict[str, Any]:
     """The text tower's tensors of a checkpoint, renamed to the tower's own keys."""
-    import torch
-
-    if checkpoint.endswith(".safetensors"):
-        from safetensors import safe_open
-
-        with safe_open(checkpoint, framework="pt", device="cpu") as fh:
-            state = {k: fh.get_tensor(k) for k in fh.keys() if not k.startswith(_NOT_TEXT)}  # noqa: SIM118
-    else:
-        state = torch.load(checkpoint, map_location="cpu", mmap=True, weights_only=True)
-        if isinstance(state, dict) and "state_dict" in state:
-            state = state["state_dict"]
-    out = {}
-    for key, value in state.items():
-        key = key[7:] if key.startswith("module.") else key
-        if key.startswith(_NOT_TEXT):
-            continue
-        if hf_text:
-            if key.startswith("text."):
-                out[key[5:]] = value
-        else:
-            out[key] = value
-    return out
+    state = checkpoint_tensors(checkpoint, lambda k: not k.startswith(_NOT_TEXT))
+    if not hf_text:
+        return state
+    return {k[5:]: v for k, v in state.items() if k.startswith("text.")}
 
 
 def build_text_tower(open_clip: Any, model_name: str, checkpoint: str | None, overrides: dict[str, Any]):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.ml.checkpoints import checkpoint_tensors
+
 _PREPROCESS_OVERRIDES = {
     "image_mean": "mean",
     "image_std": "std",
@@ -30,23 +32,9 @@ class ImageTower:
 
 def _visual_state(checkpoint: str) -> dict[str, Any]:
     """The ``visual.*`` tensors of a checkpoint, without materialising the rest."""
-    import torch
-
     prefix = "visual."
-    if checkpoint.endswith(".safetensors"):
-        from safetensors import safe_open
-
-        with safe_open(checkpoint, framework="pt", device="cpu") as fh:
-            return {k[len(prefix) :]: fh.get_tensor(k) for k in fh.keys() if k.startswith(prefix)}  # noqa: SIM118
-    state = torch.load(checkpoint, map_location="cpu", mmap=True, weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    out = {}
-    for key, value in state.items():
-        key = key[7:] if key.startswith("module.") else key
-        if key.startswith(prefix):
-            out[key[len(prefix) :]] = value
-    return out
+    state = checkpoint_tensors(checkpoint, lambda k: k.startswith(prefix))
+    return {k[len(prefix) :]: v for k, v in state.items()}
 
 
 def build_image_tower(open_clip: Any, model_name: str, checkpoint: str | None, overrides: dict[str, Any]):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Engine, case, delete, func, select
 
 from app.core.gallery import GalleryItem
@@ -22,46 +24,17 @@ class GalleryRepository:
     def listing(self, folder_id: int | None = None) -> list[GalleryItem]:
         """Every indexed or failed photo (of one folder, or all), unsorted."""
         c = photos.c
-        q = select(
-            c.id,
-            c.path,
-            c.folder_id,
-            c.state,
-            c.content_hash,
-            c.taken_at,
-            c.mtime_ns,
-            c.size,
-            c.width,
-            c.height,
-            c.error,
-        ).where(c.state.in_(_LISTED))
+        q = select(*_item_columns()).where(c.state.in_(_LISTED))
         if folder_id is not None:
             q = q.where(c.folder_id == folder_id)
         with self.engine.connect() as conn:
-            return [
-                GalleryItem(r[0], r[1], r[2], PhotoState(r[3]), r[4], r[5], r[6], r[7], r[8], r[9], r[10])
-                for r in conn.execute(q)
-            ]
+            return [_item(r) for r in conn.execute(q)]
 
     def item(self, photo_id: int) -> GalleryItem | None:
         c = photos.c
         with self.engine.connect() as conn:
-            r = conn.execute(
-                select(
-                    c.id,
-                    c.path,
-                    c.folder_id,
-                    c.state,
-                    c.content_hash,
-                    c.taken_at,
-                    c.mtime_ns,
-                    c.size,
-                    c.width,
-                    c.height,
-                    c.error,
-                ).where(c.id == photo_id)
-            ).first()
-        return GalleryItem(r[0], r[1], r[2], PhotoState(r[3]), *r[4:]) if r else None
+            r = conn.execute(select(*_item_columns()).where(c.id == photo_id)).first()
+        return _item(r) if r else None
 
     def folder_counts(self) -> dict[int, dict[str, int]]:
         """Per folder id: photos, indexed, pending, failed."""
@@ -83,3 +56,14 @@ class GalleryRepository:
         with self.engine.begin() as conn:
             conn.execute(delete(folders).where(folders.c.id == folder_id))
         return changes
+
+
+def _item_columns() -> tuple:
+    """The photo columns a ``GalleryItem`` is made of, in its field order."""
+    c = photos.c
+    return (c.id, c.path, c.folder_id, c.state, c.content_hash, c.taken_at, c.mtime_ns, c.size, c.width,
+            c.height, c.error)  # fmt: skip
+
+
+def _item(r: Sequence) -> GalleryItem:
+    return GalleryItem(r[0], r[1], r[2], PhotoState(r[3]), *r[4:])

@@ -36,6 +36,7 @@ from app.ui.panels import PHASES, FailuresDialog, FoldersPanel, ProgressPanel, S
 from app.ui.thumbnails import ThumbnailLoader
 from app.ui.viewer import ViewerPage
 from app.ui.window_search import SearchAndViewerMixin
+from app.ui.window_trash import TrashMixin
 from app.ui.workers import IndexController, TaskRunner, error_text
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 REFRESH_WHILE_INDEXING_MS = 1000  # new photos show up in the grid about once a second
 
 
-class MainWindow(SearchAndViewerMixin, QMainWindow):
+class MainWindow(SearchAndViewerMixin, TrashMixin, QMainWindow):
     library_opened = Signal(object)
     listing_shown = Signal(int)  # rows now in the grid
 
@@ -352,31 +353,6 @@ class MainWindow(SearchAndViewerMixin, QMainWindow):
             QMessageBox.information(self, "Shoebox", "Add a photo folder first: models belong to a library.")
             return
         ModelsDialog(self.library, self.tasks, self).exec()
-
-    # Trash (the duplicates work adds Library.trash / undo)
-
-    def _selected_items(self) -> list[GalleryItem]:
-        if self.stack.currentWidget() is self.viewer and self.viewer.item is not None:
-            return [self.viewer.item]
-        return [self.model.items[i.row()] for i in self.grid.selectedIndexes()]
-
-    def trash_selected(self) -> None:
-        items = self._selected_items()
-        if not items or self.library is None or not hasattr(self.library, "trash") or self.controller is None:
-            return
-        answer = QMessageBox.question(
-            self, "Move to trash", f"Move {len(items)} photo(s) to the system trash? (Ctrl+Z undoes it)"
-        )
-        if answer == QMessageBox.StandardButton.Yes:
-            paths = [i.path for i in items]
-            self.controller.call(lambda: self.library.trash(paths), lambda _r: self.refresh(), self._on_write_failed)
-
-    def undo(self) -> None:
-        if self.library is not None and hasattr(self.library, "undo") and self.controller is not None:
-            self.controller.call(self.library.undo, lambda _r: self.refresh(), self._on_write_failed)
-
-    def _on_write_failed(self, exc: BaseException) -> None:
-        QMessageBox.warning(self, "Shoebox", error_text(exc))
 
     # Window
 
