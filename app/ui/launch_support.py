@@ -32,7 +32,8 @@ class LibrarySource:
     ) -> None:
         self.root = Path(root).expanduser() if root else default_library_dir()
         self.overrides = dict(overrides or {})
-        self.open_kwargs = open_kwargs
+        # The window's models run in their own process: torch never loads here, a crash there is survivable.
+        self.open_kwargs = {"model_host": True, **open_kwargs}
 
     def exists(self) -> bool:
         return LibraryPaths(self.root).db.exists()
