@@ -88,22 +88,29 @@ def _serve(conns: dict[str, Connection], specs: dict[str, ModelSpec], warm: bool
     os._exit(0)  # daemon threads may be inside a forward; nothing of theirs needs saving
 
 
+# torch, open_clip and ultralytics imported (or models built) from two threads at once crash the
+# child (SIGSEGV seen with the warm-up importing ultralytics while a channel built CLIP): one at a time.
+_LOADING = threading.Lock()
+
+
 def _warm(specs: dict[str, ModelSpec]) -> None:
     """Import the libraries while the parent is still scanning: the first batch then waits less."""
     from app.ml.runtime import import_open_clip, import_ultralytics
 
-    try:
-        kinds = {s.kind for s in specs.values()}
-        if "clip" in kinds:
-            import_open_clip()
-        if "detector" in kinds:
-            import_ultralytics()
-    except Exception:  # the first real call reports it properly
-        log.debug("model host warm-up failed", exc_info=True)
+    with _LOADING:
+        try:
+            kinds = {s.kind for s in specs.values()}
+            if "clip" in kinds:
+                import_open_clip()
+            if "detector" in kinds:
+                import_ultralytics()
+        except Exception:  # the first real call reports it properly
+            log.debug("model host warm-up failed", exc_info=True)
 
 
 def _serve_channel(conn: Connection, spec: ModelSpec) -> None:
     model: Any = None
+    loaded = False
     while True:
         try:
             op, args, frames = conn.recv()
@@ -113,6 +120,10 @@ def _serve_channel(conn: Connection, spec: ModelSpec) -> None:
         try:
             if model is None:
                 model = spec.build()
+            if op != "call" and not loaded:
+                with _LOADING:
+                    model.load()
+                loaded = True
             if op == "encode_images":
                 result: Any = np.asarray(model.encode_images(images), np.float32)
             elif op == "encode_texts":
