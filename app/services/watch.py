@@ -184,6 +184,17 @@ class WatchMixin(LibraryCore):
             self._restart_watcher()
         return stats
 
+    def remove_folder(self, folder_id: int) -> int:
+        """As ``GalleryMixin.remove_folder``; while watching, on the writer thread, and the folder is no
+        longer watched."""
+        remove = super().remove_folder  # type: ignore[misc]  # GalleryMixin's, next in the facade's MRO
+        session = self._session
+        if session is None:
+            return remove(folder_id)
+        removed = session.queue.submit(lambda: remove(folder_id)).result()
+        self._restart_watcher()
+        return removed
+
     def _restart_watcher(self) -> None:
         """The set of folders changed: watch the new set (the writer and its queue stay)."""
         with self._wlock:
@@ -193,6 +204,7 @@ class WatchMixin(LibraryCore):
             session.watcher.stop()
             session.watcher = self._make_watcher(session)
             session.watcher.start()
+        self._emit_status()  # the set of roots changed: say so
 
     def _make_watcher(self, session: _Session) -> FolderWatcher:
         s = self.settings
@@ -277,6 +289,10 @@ class WatchMixin(LibraryCore):
     def folder_excludes(self, folder: int | str) -> tuple[str, ...]:
         """One library folder's glob patterns (``*.tmp``, ``Screenshots``, ``2019/drafts``)."""
         return self.settings.folder_patterns(self._folder_of(folder).path)
+
+    def folder_excluded_photos(self, folder: int | str, patterns: Sequence[str]) -> list[str]:
+        """Indexed photos of one folder that ``patterns`` would take out of the index (a preview)."""
+        return self._photos_matching(self._folder_of(folder), [p.strip().strip("/") for p in patterns if p.strip()])
 
     def set_folder_excludes(
         self, folder: int | str, patterns: Sequence[str], confirm: ConfirmCallback | None = None

@@ -81,7 +81,7 @@ def test_host_gives_the_same_answers_as_in_process_models(host: ModelHost) -> No
 
 
 def test_a_model_error_in_the_child_is_a_model_error_here(host: ModelHost) -> None:
-    with pytest.raises(ModelUnavailableError, match="images only|texts only"):
+    with pytest.raises(ModelUnavailableError, match=r"images only|texts only"):
         host.request("text", "encode_images", None, _images(1))
     assert host.alive  # one bad call does not end the process
 
@@ -94,7 +94,7 @@ def test_killing_the_child_gives_a_clear_error_and_no_more_calls() -> None:
     assert enc.status().available
     pid = h.pid
     os.kill(pid, signal.SIGKILL)
-    with pytest.raises(ModelProcessError, match="model process stopped .*SIGKILL"):
+    with pytest.raises(ModelProcessError, match=r"model process stopped .*SIGKILL"):
         enc.encode_images(_images(1))
     assert reasons and "SIGKILL" in reasons[0]
     assert not h.alive and not enc.status().available and "SIGKILL" in enc.status().message
