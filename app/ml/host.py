@@ -130,9 +130,12 @@ def _serve_channel(conn: Connection, spec: ModelSpec) -> None:
                 result = np.asarray(model.encode_texts(args), np.float32)
             elif op == "detect":
                 result = [[(d.box, d.label, d.confidence) for d in dets] for dets in model.detect(images)]
-            elif op == "call":
+            elif op == "call" and args[0] == "status":  # cheap, and must not wait for the warm-up
+                result = model.status()
+            elif op == "call":  # hint, download, load, release: may import open_clip or ultralytics
                 name, call_args = args
-                result = getattr(model, name)(*call_args)
+                with _LOADING:
+                    result = getattr(model, name)(*call_args)
             else:
                 raise ValueError(f"unknown operation {op!r}")
             reply: tuple = ("ok", result, getattr(model, "forward_seconds", 0.0))
