@@ -305,13 +305,13 @@ class WatchMixin(LibraryCore):
         a dropped pattern come back with the next scan (at once while watching). Returns how many left.
 
         Raises:
-            BadInputError: no such library folder, or a pattern that leaves the folder (``..``, absolute).
+            BadInputError: no such library folder, or a pattern that leaves the folder (``..``).
             LibraryBusyError: another process is the library's writer.
         """
         target = self._folder_of(folder)
         clean = tuple(dict.fromkeys(p.strip().strip("/") for p in patterns if p.strip().strip("/")))
         for p in clean:
-            if os.path.isabs(p) or p.startswith("..") or "\\" in p:
+            if ".." in p.split("/") or "\\" in p:
                 raise BadInputError(f"an exclude pattern is relative to the folder, with '/': {p!r}")
         if not self.is_writer:
             raise LibraryBusyError(f"another Shoebox process is indexing {self.paths.root}; try again when it is done")
