@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -54,6 +55,7 @@ class LibraryCore:
         self._statuses: dict[str, ModelStatus] | None = None
         self._use_host = model_host
         self._host: Any = None  # app.ml.host.ModelHost once the configured models are resolved
+        self._models_lock = threading.Lock()  # the window resolves models from several threads
 
     @classmethod
     def open(
@@ -121,6 +123,11 @@ class LibraryCore:
         """Build the configured model objects (cheap: nothing is loaded) and note which are usable."""
         if self._statuses is not None:
             return
+        with self._models_lock:
+            if self._statuses is None:
+                self._statuses = self._build_models()
+
+    def _build_models(self) -> dict[str, ModelStatus]:
         statuses = {}
         specs = self._model_specs()
         if specs and self._use_host:
@@ -141,7 +148,7 @@ class LibraryCore:
                 statuses[name] = ModelStatus(name, "", False, message=f"{name} turned off")
             else:
                 statuses[name] = model.status()  # type: ignore[union-attr]
-        self._statuses = statuses
+        return statuses
 
     def _model_specs(self) -> dict[str, Any]:
         """How to build each configured model that was not given to :meth:`open` (nothing is loaded)."""
