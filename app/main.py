@@ -26,6 +26,11 @@ def wants_cli(argv: Sequence[str]) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import multiprocessing
+
+    # A PyInstaller bundle starts the model process (app/ml/host.py) by running itself again: this turns
+    # that run into the child instead of a second window. A no-op when not frozen.
+    multiprocessing.freeze_support()
     args = list(sys.argv[1:] if argv is None else argv)
     if wants_cli(args):
         from app.cli import main as cli_main

@@ -1,6 +1,11 @@
 """GUI responsiveness: time to first paint, the longest UI-thread stall while indexing, grid scroll frames.
 
-    QT_QPA_PLATFORM=offscreen YOLO_OFFLINE=1 .venv/bin/python -m benchmarks.bench_gui [--photos 500] [--fakes]
+    QT_QPA_PLATFORM=offscreen YOLO_OFFLINE=1 .venv/bin/python -m benchmarks.bench_gui [--photos 500]
+        [--models host|in-process|fakes] [--compare-in-process]
+
+Models: random-init tiny ones (open_clip shoebox-tiny, yolo11n.yaml) in the model process as the window
+runs them (``host``, default), in this process (``in-process``: torch loads on the indexer thread), or
+the test fakes.
 
 Prints one JSON object. Baselines in the same run: a bare PySide6 window's first paint, and the UI
 timer's gaps while idle (what the machine's noise alone gives).
@@ -86,14 +91,15 @@ class StallMeter:
         }
 
 
-def indexing_stall(n_photos: int, fakes: bool) -> dict:
+def indexing_stall(n_photos: int, models: str) -> dict:
     from PySide6.QtWidgets import QApplication
 
-    from app.ui.launch_support import LibrarySource
+    from app.ui.launch_support import LibrarySource, tune_ui_process
     from app.ui.main_window import MainWindow
     from benchmarks.common import corpus_photos
 
     app = QApplication.instance() or QApplication([])
+    tune_ui_process()  # what app/ui/launch.py does for the real window
     photos = corpus_photos()[:n_photos]
     tmp = Path(tempfile.mkdtemp(prefix="shoebox-bench-gui-"))
     try:
@@ -105,13 +111,14 @@ def indexing_stall(n_photos: int, fakes: bool) -> dict:
                 os.link(p, dest)
             except OSError:
                 shutil.copy2(p, dest)
-        if fakes:
+        torch_before = "torch" in sys.modules
+        if models == "fakes":
             sys.path.insert(0, str(ROOT))
             from tests.conftest import FakeDetector, FakeEncoder
 
             source = LibrarySource(tmp / "lib", encoder=FakeEncoder(), detector=FakeDetector())
         else:
-            source = LibrarySource(tmp / "lib", TINY)
+            source = LibrarySource(tmp / "lib", TINY, model_host=models == "host")
         from PySide6.QtCore import QSettings
 
         window = MainWindow(source, QSettings(str(tmp / "w.ini"), QSettings.Format.IniFormat))
@@ -144,10 +151,14 @@ def indexing_stall(n_photos: int, fakes: bool) -> dict:
         whole = meter.summary()
         steady = meter.summary(since=t_first_batch[0]) if t_first_batch else whole
         shown = window.model.rowCount()
+        host = window.library.models_process is not None
         window.close()
         stats = done[0]
+        names = {"fakes": "fakes (tests.conftest FakeEncoder/FakeDetector)", "host": "model process"}
         return {
-            "models": "fakes (tests.conftest FakeEncoder/FakeDetector)" if fakes else f"random-init {TINY}",
+            "models": names.get(models, "in this process") + ("" if models == "fakes" else f": random-init {TINY}"),
+            "model_process_used": host,
+            "torch_imported_in_ui_process": "torch" in sys.modules and not torch_before,
             "photos": len(photos),
             "indexed": stats.indexed,
             "failed": stats.failed,
@@ -235,12 +246,21 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=500)
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--paint-runs", type=int, default=3)
-    ap.add_argument("--fakes", action="store_true", help="fake models instead of random-init tiny ones")
+    ap.add_argument("--models", choices=("host", "in-process", "fakes"), default="host")
+    ap.add_argument("--fakes", action="store_true", help="same as --models fakes")
+    ap.add_argument(
+        "--compare-in-process", action="store_true", help="also run the stall with the models in this process"
+    )
+    ap.add_argument("--skip-paint-and-scroll", action="store_true")
     args = ap.parse_args()
     os.environ.setdefault("YOLO_OFFLINE", "1")
-    out = {"first_paint": first_paint(args.paint_runs)}
-    out["grid_scroll"] = grid_scroll(args.rows)
-    out["indexing_stall"] = indexing_stall(args.photos, args.fakes)
+    out: dict = {}
+    if not args.skip_paint_and_scroll:
+        out["first_paint"] = first_paint(args.paint_runs)
+        out["grid_scroll"] = grid_scroll(args.rows)
+    out["indexing_stall"] = indexing_stall(args.photos, "fakes" if args.fakes else args.models)
+    if args.compare_in_process:  # last: it imports torch into this process
+        out["indexing_stall_models_in_process"] = indexing_stall(args.photos, "in-process")
     print(json.dumps(out, indent=2))
 
 

@@ -31,3 +31,7 @@ class ModelUnavailableError(ShoeboxError):
 
 class Cancelled(ShoeboxError):
     """Raised at a checkpoint after the user asked to stop."""
+
+
+class ModelProcessError(ModelUnavailableError):
+    """The separate model process died or was stopped: semantic features are off, the rest works."""

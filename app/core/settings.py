@@ -55,11 +55,17 @@ class Settings:
     extra_extensions: tuple[str, ...] = field(default_factory=tuple)
     poll_interval_s: float = 30.0  # live folders: seconds between polls of network/FUSE folders
     poll_folders: tuple[str, ...] = ()  # live folders: poll these even if their file system sends events
+    # Per library folder (its resolved path): glob patterns of files/folders left out of the index.
+    folder_excludes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     schema_version: int = SETTINGS_VERSION
 
     @property
     def clip_enabled(self) -> bool:
         return bool(self.clip_model)
+
+    def folder_patterns(self, folder: str) -> tuple[str, ...]:
+        """The exclude patterns of one library folder (empty when it has none)."""
+        return tuple(self.folder_excludes.get(folder, ()))
 
     def with_overrides(self, **overrides: object) -> Settings:
         """A copy with the given options replaced; ``None`` values are ignored."""

@@ -16,7 +16,7 @@ from app.imaging.formats import is_photo_name
 from app.indexing.context import IndexContext
 from app.indexing.fast_pass import MoveClaims, WorkItem, run_fast_pass
 from app.indexing.region_pass import run_region_pass
-from app.indexing.scanner import DiskFile, IndexPlan, plan_changes, walk_folder
+from app.indexing.scanner import DiskFile, IndexPlan, matches_patterns, plan_changes, walk_folder
 from app.storage.ocr_repo import OcrRepository
 from app.storage.watch_repo import WatchRepository
 
@@ -40,7 +40,7 @@ class Indexer:
         disk: list[DiskFile] = []
         extra = frozenset(e.lower() for e in s.extra_extensions)
         for folder in present:
-            for f in walk_folder(Path(folder.path), folder.id, s.excludes, extra):
+            for f in walk_folder(Path(folder.path), folder.id, s.excludes, extra, s.folder_patterns(folder.path)):
                 disk.append(f)
                 meter.advance(1, f.path)
                 if len(disk) % 1000 == 0:
@@ -65,15 +65,16 @@ class Indexer:
         for d in dirs:
             folder = _owner(roots, d)
             assert folder is not None
-            if not _excluded(folder.path, d, s.excludes) and os.path.isdir(d):
-                for f in walk_folder(Path(d), folder.id, s.excludes, extra):
+            patterns = s.folder_patterns(folder.path)
+            if not _excluded(folder.path, d, s.excludes, patterns) and os.path.isdir(d):
+                for f in walk_folder(Path(d), folder.id, s.excludes, extra, patterns, base=folder.path):
                     disk[f.path] = f
             known.update((p.path, p) for p in wrepo.photos_under(d))
             known.update((p.path, p) for p in wrepo.photos_at([d]))  # a file path passed as a folder
         loose = [f for f in files if not _under_any(f, dirs)]
         for path in loose:
             folder = _owner(roots, path)
-            if folder is None or _excluded(folder.path, path, s.excludes):
+            if folder is None or _excluded(folder.path, path, s.excludes, s.folder_patterns(folder.path)):
                 continue
             if not is_photo_name(os.path.basename(path), extra):
                 continue
@@ -238,13 +239,15 @@ def _owner(roots: Sequence[Folder], path: str) -> Folder | None:
     return None
 
 
-def _excluded(root: str, path: str, excludes: Iterable[str]) -> bool:
-    """A hidden or excluded name anywhere between the library folder and ``path``."""
+def _excluded(root: str, path: str, excludes: Iterable[str], patterns: Iterable[str] = ()) -> bool:
+    """A hidden or excluded name anywhere between the library folder and ``path``, or a folder pattern."""
     rel = os.path.relpath(path, root)
     if rel == ".":
         return False
     skip = set(excludes)
-    return any(part.startswith(".") or part in skip for part in rel.split(os.sep))
+    if any(part.startswith(".") or part in skip for part in rel.split(os.sep)):
+        return True
+    return matches_patterns(rel.replace(os.sep, "/"), patterns)
 
 
 def _under_any(path: str, dirs: Iterable[str]) -> bool:

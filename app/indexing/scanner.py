@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 
 from app.core.models import Photo, PhotoState
@@ -38,13 +39,25 @@ class IndexPlan:
 
 
 def walk_folder(
-    root: Path, folder_id: int, excludes: Iterable[str] = (), extra_extensions: frozenset[str] = frozenset()
+    root: Path,
+    folder_id: int,
+    excludes: Iterable[str] = (),
+    extra_extensions: frozenset[str] = frozenset(),
+    patterns: Iterable[str] = (),
+    base: str | None = None,
 ) -> Iterator[DiskFile]:
-    """Photos under ``root``: hidden and excluded names skipped, symlinked folders not followed."""
+    """Photos under ``root``: hidden and excluded names skipped, symlinked folders not followed.
+
+    ``excludes`` are exact names (library-wide); ``patterns`` are one library folder's glob patterns
+    (see :func:`matches_patterns`), matched against paths relative to ``base`` (default ``root``).
+    """
     skip = set(excludes)
-    stack = [str(root)]
+    globs = tuple(p for p in patterns if p)
+    top = str(root)
+    start = os.path.relpath(top, base) if base else "."
+    stack = [(top, "" if start == "." else start.replace(os.sep, "/"))]
     while stack:
-        current = stack.pop()
+        current, rel = stack.pop()
         try:
             entries = list(os.scandir(current))
         except OSError:
@@ -53,14 +66,38 @@ def walk_folder(
             name = entry.name
             if name.startswith(".") or name in skip:
                 continue
+            child = f"{rel}/{name}" if rel else name
+            if globs and matches_patterns(child, globs):
+                continue
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
+                    stack.append((entry.path, child))
                 elif entry.is_file() and is_photo_name(name, extra_extensions):
                     st = entry.stat()
                     yield DiskFile(os.path.abspath(entry.path), st.st_size, st.st_mtime_ns, folder_id)
             except OSError:
                 continue
+
+
+def matches_patterns(rel: str, patterns: Iterable[str]) -> bool:
+    """Whether a path relative to its library folder (``/``-separated) is excluded by a glob pattern.
+
+    As in ``.gitignore``: a pattern without ``/`` matches a file or folder name at any depth
+    (``*.tmp``, ``Screenshots``, ``IMG_*_edited.jpg``); one with ``/`` matches the relative path
+    from the folder (``2019/drafts``, ``raw/*``). A matching folder excludes everything under it.
+    """
+    parts = rel.split("/")
+    for raw in patterns:
+        pat = raw.strip().strip("/")
+        if not pat:
+            continue
+        if "/" in pat:
+            depth = pat.count("/") + 1
+            if any(fnmatch("/".join(parts[:n]), pat) for n in range(depth, len(parts) + 1)):
+                return True
+        elif any(fnmatch(part, pat) for part in parts):
+            return True
+    return False
 
 
 def plan_changes(disk: Iterable[DiskFile], known: Iterable[Photo], clip_model: str | None) -> IndexPlan:

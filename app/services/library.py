@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
-from app.core.errors import BadInputError, LibraryBusyError, LibraryError
+from app.core.errors import BadInputError, LibraryBusyError, LibraryError, ModelProcessError
 from app.core.models import Folder, IndexStats, LibraryStatus, ModelStatus
 from app.core.paths import LibraryPaths, default_library_dir
 from app.core.progress import CancelToken, ProgressCallback, no_progress
@@ -46,11 +47,15 @@ class LibraryCore:
         lock: WriterLock,
         encoder: ImageEncoder | object | None = _AUTO,
         detector: Detector | object | None = _AUTO,
+        model_host: bool = False,
     ) -> None:
         self.paths, self.settings, self.repo, self._lock = paths, settings, repo, lock
         self.vectors = VectorStore(repo, paths.indexes, can_save=lock.held)
         self._encoder, self._detector = encoder, detector
         self._statuses: dict[str, ModelStatus] | None = None
+        self._use_host = model_host
+        self._host: Any = None  # app.ml.host.ModelHost once the configured models are resolved
+        self._models_lock = threading.Lock()  # the window resolves models from several threads
 
     @classmethod
     def open(
@@ -62,6 +67,7 @@ class LibraryCore:
         persist_overrides: bool = False,
         encoder: ImageEncoder | object | None = _AUTO,
         detector: Detector | object | None = _AUTO,
+        model_host: bool = False,
     ) -> Self:
         """Open the library at ``root`` (default: ``$SHOEBOX_LIBRARY`` or the user-data folder).
 
@@ -71,6 +77,9 @@ class LibraryCore:
             persist_overrides: also save model choices to the library's settings file.
             encoder, detector: model objects to use instead of the configured ones (tests inject fakes;
                 ``None`` turns the feature off).
+            model_host: run the configured models in a separate process (``app/ml/host.py``): this
+                process never imports torch, and a model crash turns semantic features off instead of
+                ending the process. The window uses it; the CLI does not (docs/model-host.md says why).
 
         Raises:
             LibraryError: no library there (and ``create`` is False), or it cannot be read or is too new.
@@ -96,7 +105,7 @@ class LibraryCore:
             changed = {k: v for k, v in overrides.items() if k in _MODEL_KEYS and v is not None}
             if changed or not paths.settings.exists():
                 save_settings(saved.with_overrides(**changed), paths.settings)
-        return cls(paths, settings, PhotoRepository(engine), lock, encoder, detector)
+        return cls(paths, settings, PhotoRepository(engine), lock, encoder, detector, model_host)
 
     def __enter__(self) -> Self:
         return self
@@ -114,32 +123,79 @@ class LibraryCore:
         """Build the configured model objects (cheap: nothing is loaded) and note which are usable."""
         if self._statuses is not None:
             return
-        s, statuses = self.settings, {}
+        with self._models_lock:
+            if self._statuses is None:
+                self._statuses = self._build_models()
+
+    def _build_models(self) -> dict[str, ModelStatus]:
+        statuses = {}
+        specs = self._model_specs()
+        if specs and self._use_host:
+            from app.ml.host import ModelHost
+
+            # Only the window asks for the host; its child starts now and imports torch while the scan runs.
+            self._host = ModelHost(specs)
+            self._host.on_exit(self._on_models_exit)
+            built = {name: self._host.proxy(name) for name in specs}
+        else:
+            built = {name: spec.build() for name, spec in specs.items() if name != "text"}
         if self._encoder is _AUTO:
-            from app.ml.clip import ClipEncoder
-
-            # Indexing embeds images only; the search issue's text encoder loads its own tower when needed.
-            self._encoder = ClipEncoder(
-                s.clip_model, s.clip_pretrained, self.paths.models, batch_size=s.clip_batch, image_only=True
-            )
+            self._encoder = built["image"]
         if self._detector is _AUTO:
-            from app.ml.detector import ObjectDetector
-
-            # Small detector batches: no faster on a CPU, and each image in a batch costs ~20 MB.
-            self._detector = ObjectDetector(
-                s.detector,
-                self.paths.models,
-                s.detector_confidence,
-                s.detector_max_boxes,
-                s.detector_image_size,
-                batch_size=2,
-            )
+            self._detector = built["detector"]
         for name, model in (("clip", self._encoder), ("detector", self._detector)):
             if model is None:
                 statuses[name] = ModelStatus(name, "", False, message=f"{name} turned off")
             else:
                 statuses[name] = model.status()  # type: ignore[union-attr]
-        self._statuses = statuses
+        return statuses
+
+    def _model_specs(self) -> dict[str, Any]:
+        """How to build each configured model that was not given to :meth:`open` (nothing is loaded)."""
+        from app.ml.host import ModelSpec
+
+        s, specs = self.settings, {}
+        if self._encoder is _AUTO:
+            # Indexing embeds images only; searching embeds texts only: Immich splits its CLIP models the same way.
+            clip = {"model_name": s.clip_model, "pretrained": s.clip_pretrained, "models_dir": self.paths.models}
+            specs["image"] = ModelSpec("clip", {**clip, "batch_size": s.clip_batch, "image_only": True})
+            specs["text"] = ModelSpec("clip", {**clip, "text_only": True, "forward_threads": 1})
+        if self._detector is _AUTO:
+            # Small detector batches: no faster on a CPU, and each image in a batch costs ~20 MB.
+            specs["detector"] = ModelSpec(
+                "detector",
+                {
+                    "weights": s.detector,
+                    "models_dir": self.paths.models,
+                    "confidence": s.detector_confidence,
+                    "max_boxes": s.detector_max_boxes,
+                    "image_size": s.detector_image_size,
+                    "batch_size": 2,
+                },
+            )
+        return specs
+
+    def _make_text_encoder(self) -> Any:
+        """The CLIP text tower matching the configured image encoder (in the model process when the
+        image encoder is there), or None when the image encoder is not the configured CLIP."""
+        self._resolve_models()
+        if self._host is not None and "text" in self._host.specs:
+            return self._host.proxy("text")
+        from app.ml.clip import ClipEncoder
+
+        if not isinstance(self._encoder, ClipEncoder):
+            return None
+        s = self.settings
+        return ClipEncoder(s.clip_model, s.clip_pretrained, self.paths.models, text_only=True, forward_threads=1)
+
+    def _on_models_exit(self, reason: str) -> None:
+        """The model process died: statuses are read again (they now say so), features turn off."""
+        self._statuses = None
+
+    @property
+    def models_process(self) -> int | None:
+        """The model process' pid (None when models run in this process or it has not started)."""
+        return self._host.pid if self._host is not None and self._host.alive else None
 
     @property
     def encoder(self) -> ImageEncoder | None:
@@ -242,7 +298,16 @@ class LibraryCore:
                 ctx.stats.notes.append(
                     f"{what[name]}: {status.message} (or run 'shoebox models --download' while online)"
                 )
-        return Indexer(ctx).run(folders, on_progress, cancel or CancelToken(), regions=regions)
+        cancel = cancel or CancelToken()
+        try:
+            return Indexer(ctx).run(folders, on_progress, cancel, regions=regions)
+        except ModelProcessError as exc:
+            # The model process died mid-run: what was committed stays; finish without the models.
+            log.warning("indexing goes on without models: %s", exc)
+            again = self._context()
+            again.stats = ctx.stats
+            again.stats.notes.append(str(exc))
+            return Indexer(again).run(folders, on_progress, cancel, regions=regions)
 
     # Reading
 
@@ -278,5 +343,7 @@ class LibraryCore:
         try:
             self.vectors.save()
         finally:
+            if self._host is not None:
+                self._host.close()
             self._lock.release()
             self.repo.engine.dispose()

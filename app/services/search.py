@@ -112,15 +112,7 @@ class SearchMixin(LibraryCore):
         """The CLIP text tower for the configured model (loaded on first query), or None without weights."""
         current = getattr(self, "_text_encoder", _UNSET)
         if current is _UNSET:
-            current = None
-            image = self.encoder
-            from app.ml.clip import ClipEncoder
-
-            if isinstance(image, ClipEncoder):
-                s = self.settings
-                current = ClipEncoder(
-                    s.clip_model, s.clip_pretrained, self.paths.models, text_only=True, forward_threads=1
-                )
+            current = self._make_text_encoder() if self.encoder is not None else None
             self._text_encoder = current
         return current  # type: ignore[return-value]
 

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import BadInputError, LibraryBusyError
-from app.core.models import IndexStats, RootStatus, WatchStatus
+from app.core.models import Folder, IndexStats, RootStatus, WatchStatus
 from app.core.progress import CancelToken, ProgressCallback, no_progress
-from app.core.settings import load_settings, save_settings
+from app.core.settings import Settings, load_settings, save_settings
 from app.indexing.job_queue import ChangeQueue
 from app.indexing.live import LiveIndexer
+from app.indexing.scanner import matches_patterns
 from app.indexing.watcher import OFFLINE, FolderWatcher
 from app.services.library import LibraryCore
 from app.storage.watch_repo import WatchRepository
@@ -183,6 +184,17 @@ class WatchMixin(LibraryCore):
             self._restart_watcher()
         return stats
 
+    def remove_folder(self, folder_id: int) -> int:
+        """As ``GalleryMixin.remove_folder``; while watching, on the writer thread, and the folder is no
+        longer watched."""
+        remove = super().remove_folder  # type: ignore[misc]  # GalleryMixin's, next in the facade's MRO
+        session = self._session
+        if session is None:
+            return remove(folder_id)
+        removed = session.queue.submit(lambda: remove(folder_id)).result()
+        self._restart_watcher()
+        return removed
+
     def _restart_watcher(self) -> None:
         """The set of folders changed: watch the new set (the writer and its queue stay)."""
         with self._wlock:
@@ -192,6 +204,7 @@ class WatchMixin(LibraryCore):
             session.watcher.stop()
             session.watcher = self._make_watcher(session)
             session.watcher.start()
+        self._emit_status()  # the set of roots changed: say so
 
     def _make_watcher(self, session: _Session) -> FolderWatcher:
         s = self.settings
@@ -243,9 +256,23 @@ class WatchMixin(LibraryCore):
         saved = load_settings(self.paths.settings, env={})
         save_settings(replace(saved, excludes=clean), self.paths.settings)
         self.settings = replace(self.settings, excludes=clean)
+        session = self._forget_paths(doomed)
+        if session is None:
+            return len(doomed)
+        session.watcher.set_excludes(clean)
+        if old - set(clean):  # un-excluded: their photos come back through a scan of every folder
+            for f in self.repo.folders():
+                session.queue.dir_changed(f.path)
+        return len(doomed)
+
+    def _forget_paths(self, paths: Sequence[str]) -> _Session | None:
+        """Take these photos out of the index (never off the disk), on the writer thread when watching.
+
+        Returns the watch session it went through, or None when nothing is watching.
+        """
 
         def forget() -> None:
-            ids = [p.id for p in WatchRepository(self.repo.engine).photos_at(doomed)]
+            ids = [p.id for p in WatchRepository(self.repo.engine).photos_at(list(paths))]
             if ids:
                 self.vectors.apply(self.repo.delete_photos(ids))
                 self.vectors.save()
@@ -253,10 +280,72 @@ class WatchMixin(LibraryCore):
         session = self._session
         if session is None:
             forget()
-            return len(doomed)
-        session.queue.submit(forget).result()
-        session.watcher.set_excludes(clean)
-        if old - set(clean):  # un-excluded: their photos come back through a scan of every folder
-            for f in self.repo.folders():
-                session.queue.dir_changed(f.path)
+        else:
+            session.queue.submit(forget).result()
+        return session
+
+    # Per-folder exclude patterns
+
+    def folder_excludes(self, folder: int | str) -> tuple[str, ...]:
+        """One library folder's glob patterns (``*.tmp``, ``Screenshots``, ``2019/drafts``)."""
+        return self.settings.folder_patterns(self._folder_of(folder).path)
+
+    def folder_excluded_photos(self, folder: int | str, patterns: Sequence[str]) -> list[str]:
+        """Indexed photos of one folder that ``patterns`` would take out of the index (a preview)."""
+        return self._photos_matching(self._folder_of(folder), [p.strip().strip("/") for p in patterns if p.strip()])
+
+    def set_folder_excludes(
+        self, folder: int | str, patterns: Sequence[str], confirm: ConfirmCallback | None = None
+    ) -> int:
+        """Replace one folder's exclude patterns and apply them now, as :meth:`set_excludes` does.
+
+        A pattern without ``/`` matches a file or folder name at any depth; one with ``/`` matches the
+        path from the library folder (``app.indexing.scanner.matches_patterns``). Photos a new pattern
+        matches leave the index (never the disk) after ``confirm(count, sample_paths)`` agrees; photos of
+        a dropped pattern come back with the next scan (at once while watching). Returns how many left.
+
+        Raises:
+            BadInputError: no such library folder, or a pattern that leaves the folder (``..``).
+            LibraryBusyError: another process is the library's writer.
+        """
+        target = self._folder_of(folder)
+        clean = tuple(dict.fromkeys(p.strip().strip("/") for p in patterns if p.strip().strip("/")))
+        for p in clean:
+            if ".." in p.split("/") or "\\" in p:
+                raise BadInputError(f"an exclude pattern is relative to the folder, with '/': {p!r}")
+        if not self.is_writer:
+            raise LibraryBusyError(f"another Shoebox process is indexing {self.paths.root}; try again when it is done")
+        old = self.settings.folder_patterns(target.path)
+        added = [p for p in clean if p not in old]
+        doomed = self._photos_matching(target, added) if added else []
+        if doomed and confirm is not None and not confirm(len(doomed), doomed[:5]):
+            return 0
+        saved = load_settings(self.paths.settings, env={})
+        save_settings(replace(saved, folder_excludes=_with_patterns(saved, target.path, clean)), self.paths.settings)
+        self.settings = replace(self.settings, folder_excludes=_with_patterns(self.settings, target.path, clean))
+        session = self._forget_paths(doomed)
+        if session is not None and set(old) - set(clean):
+            session.queue.dir_changed(target.path)  # un-excluded photos come back through a rescan
         return len(doomed)
+
+    def _folder_of(self, folder: int | str) -> Folder:
+        for f in self.repo.folders():
+            if f.id == folder or (isinstance(folder, str) and f.path == str(Path(folder).expanduser().resolve())):
+                return f
+        raise BadInputError(f"not a folder of this library: {folder}")
+
+    def _photos_matching(self, folder: Folder, patterns: Sequence[str]) -> list[str]:
+        base = folder.path.rstrip(os.sep) + os.sep
+        out = []
+        for p in self.repo.photos_in_folders([folder.id]):
+            rel = p.path[len(base) :] if p.path.startswith(base) else p.path
+            if matches_patterns(rel.replace(os.sep, "/"), patterns):
+                out.append(p.path)
+        return sorted(out)
+
+
+def _with_patterns(settings: Settings, folder: str, patterns: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    out = {k: tuple(v) for k, v in settings.folder_excludes.items() if k != folder}
+    if patterns:
+        out[folder] = patterns
+    return out

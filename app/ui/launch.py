@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
-from app.ui.launch_support import LibrarySource, app_icon
+from app.ui.launch_support import LibrarySource, app_icon, tune_ui_process
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -54,6 +54,7 @@ class _FirstPaint(QObject):
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    tune_ui_process()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Shoebox")
     app.setOrganizationName("Shoebox")

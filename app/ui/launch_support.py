@@ -20,6 +20,20 @@ def resources_dir() -> Path:
     return Path(bundle) / "resources" if bundle else Path(__file__).resolve().parents[2] / "resources"
 
 
+UI_SWITCH_INTERVAL_S = 0.001
+
+
+def tune_ui_process() -> None:
+    """Process settings for a responsive window while indexing runs on other threads of this process.
+
+    Every paint calls into Python (the model's ``data``, the delegate), and each call has to win the GIL
+    back from the decode and writer threads; CPython makes a waiting thread wait up to the switch
+    interval (5 ms) each time. At 1 ms the longest UI stall while indexing 200 corpus photos went from
+    113 ms to 62 ms (fake models, 2 busy cores); the background threads lose a few per cent.
+    """
+    sys.setswitchinterval(UI_SWITCH_INTERVAL_S)
+
+
 def app_icon() -> QIcon:
     return QIcon(str(resources_dir() / "shoebox.svg"))
 
@@ -32,7 +46,8 @@ class LibrarySource:
     ) -> None:
         self.root = Path(root).expanduser() if root else default_library_dir()
         self.overrides = dict(overrides or {})
-        self.open_kwargs = open_kwargs
+        # The window's models run in their own process: torch never loads here, a crash there is survivable.
+        self.open_kwargs = {"model_host": True, **open_kwargs}
 
     def exists(self) -> bool:
         return LibraryPaths(self.root).db.exists()

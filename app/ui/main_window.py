@@ -35,6 +35,7 @@ from app.ui.models_dialog import ModelsDialog
 from app.ui.panels import PHASES, FailuresDialog, FoldersPanel, ProgressPanel, StatusLine, WelcomeView
 from app.ui.thumbnails import ThumbnailLoader
 from app.ui.viewer import ViewerPage
+from app.ui.window_live import LiveFoldersMixin
 from app.ui.window_search import SearchAndViewerMixin
 from app.ui.window_trash import TrashMixin
 from app.ui.workers import IndexController, TaskRunner, error_text
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 REFRESH_WHILE_INDEXING_MS = 1000  # new photos show up in the grid about once a second
 
 
-class MainWindow(SearchAndViewerMixin, TrashMixin, QMainWindow):
+class MainWindow(LiveFoldersMixin, SearchAndViewerMixin, TrashMixin, QMainWindow):
     library_opened = Signal(object)
     listing_shown = Signal(int)  # rows now in the grid
 
@@ -108,6 +109,7 @@ class MainWindow(SearchAndViewerMixin, TrashMixin, QMainWindow):
         self.folders = FoldersPanel()
         self.folders.add_requested.connect(self.choose_folder)
         self.folders.remove_requested.connect(self.remove_folder)
+        self.folders.excludes_requested.connect(self.edit_excludes)
         self.folders.folder_selected.connect(self._on_folder_selected)
         dock = QDockWidget("Folders", self)
         dock.setObjectName("folders")
@@ -139,7 +141,7 @@ class MainWindow(SearchAndViewerMixin, TrashMixin, QMainWindow):
         ):
             self.sort.addItem(label, order)
         self.sort.setCurrentIndex(max(0, self.sort.findData(self.settings.value("gallery/sort", SortOrder.DATE))))
-        self.sort.currentIndexChanged.connect(lambda _i: self.refresh_listing())
+        self.sort.currentIndexChanged.connect(self._on_sort_changed)
         self.search = QLineEdit(placeholderText="Search photos (Ctrl+F)…", clearButtonEnabled=True)
         self.search.setMaximumWidth(360)
         self.search.returnPressed.connect(self.run_search)
@@ -206,6 +208,7 @@ class MainWindow(SearchAndViewerMixin, TrashMixin, QMainWindow):
         self.library_opened.emit(library)
         if not library.is_writer:
             return
+        self._start_live()  # queued on the writer before any scan, so no change during the scan is missed
         if self._pending_paths:
             paths, self._pending_paths = self._pending_paths, []
             self.controller.index(paths)
@@ -312,7 +315,7 @@ class MainWindow(SearchAndViewerMixin, TrashMixin, QMainWindow):
 
     def _on_folders(self, summaries: list[FolderSummary]) -> None:
         indexing = bool(self.controller and self.controller.is_indexing)
-        self.folders.set_folders(summaries, indexing)
+        self.folders.set_folders(summaries, self._is_indexing, self._folder_modes())
         self.status_line.photos = sum(s.indexed for s in summaries)
         self.status_line.failed = sum(s.failed for s in summaries)
         self.status_line.refresh()
@@ -324,8 +327,13 @@ class MainWindow(SearchAndViewerMixin, TrashMixin, QMainWindow):
             return
         self._listing_generation += 1
         gen, order, folder = self._listing_generation, self.sort.currentData(), self._folder_id
-        self.settings.setValue("gallery/sort", str(order))
         self.tasks.run(lambda: self.library.photos(order, folder), lambda items: self._on_listing(gen, items))
+
+    def _on_sort_changed(self, _index: int) -> None:
+        # Only here: every setValue makes QSettings rewrite its file on the UI thread (40-160 ms measured
+        # while indexing), so the once-a-second listing refresh must not write it.
+        self.settings.setValue("gallery/sort", str(self.sort.currentData()))
+        self.refresh_listing()
 
     def _on_listing(self, generation: int, items: list[GalleryItem]) -> None:
         if generation != self._listing_generation:
@@ -381,6 +389,8 @@ class MainWindow(SearchAndViewerMixin, TrashMixin, QMainWindow):
     def shutdown(self) -> None:
         """Stop indexing (after its batch), wait for every worker, then close the library."""
         self._refresh_timer.stop()
+        if self.live is not None:
+            self.live.close()
         if self.controller is not None:
             self.controller.stop()
         self.tasks.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
@@ -69,6 +72,7 @@ class FoldersPanel(QWidget):
 
     add_requested = Signal()
     remove_requested = Signal(object)  # FolderSummary
+    excludes_requested = Signal(object)  # FolderSummary
     folder_selected = Signal(object)  # folder id or None for all photos
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -80,17 +84,30 @@ class FoldersPanel(QWidget):
         add.clicked.connect(self.add_requested)
         self.remove = QToolButton(text="Remove", toolTip="Forget this folder's photos (files stay on disk)")
         self.remove.clicked.connect(self._on_remove)
+        self.excludes = QToolButton(text="Excludes…", toolTip="Files and folders of this folder to leave out")
+        self.excludes.clicked.connect(lambda: self._emit_current(self.excludes_requested))
         buttons = QHBoxLayout()
         buttons.addWidget(add)
         buttons.addWidget(self.remove)
         buttons.addStretch()
+        more = QHBoxLayout()  # a row of its own: the dock stays as narrow as before (small screens)
+        more.addWidget(self.excludes)
+        more.addStretch()
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.list)
         lay.addLayout(buttons)
+        lay.addLayout(more)
         self._summaries: list[FolderSummary] = []
 
-    def set_folders(self, summaries: list[FolderSummary], indexing: bool) -> None:
+    def set_folders(
+        self,
+        summaries: list[FolderSummary],
+        indexing: bool | Callable[[FolderSummary], bool],
+        modes: Mapping[str, tuple[str, str]] | None = None,
+    ) -> None:
+        """Show ``summaries``; ``indexing``: whether (or for which folders) a run is under way;
+        ``modes``: folder path -> (watch mode, reason) while the folders are watched."""
         current = self.list.currentItem().data(Qt.ItemDataRole.UserRole) if self.list.currentItem() else None
         self._summaries = summaries
         self.list.blockSignals(True)
@@ -100,39 +117,57 @@ class FoldersPanel(QWidget):
         everything.setData(Qt.ItemDataRole.UserRole, None)
         self.list.addItem(everything)
         for s in summaries:
-            item = QListWidgetItem(f"{s.path}\n{folder_state(s, indexing)}")
+            busy = indexing(s) if callable(indexing) else indexing
+            mode, reason = (modes or {}).get(s.path, ("", ""))
+            item = QListWidgetItem(f"{s.path}\n{folder_state(s, busy, mode)}")
             item.setData(Qt.ItemDataRole.UserRole, s.id)
-            item.setToolTip(s.path)
+            item.setToolTip(f"{s.path}\n{reason}" if reason else s.path)
             self.list.addItem(item)
             if s.id == current:
                 self.list.setCurrentItem(item)
         if self.list.currentItem() is None:
             self.list.setCurrentRow(0)
         self.list.blockSignals(False)
-        self.remove.setEnabled(bool(summaries))
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        one = self.list.currentItem() is not None and self.list.currentItem().data(Qt.ItemDataRole.UserRole) is not None
+        self.remove.setEnabled(one)
+        self.excludes.setEnabled(one)
 
     def _on_current(self, item: QListWidgetItem | None, _prev: object) -> None:
+        self._update_buttons()
         self.folder_selected.emit(item.data(Qt.ItemDataRole.UserRole) if item else None)
 
     def _on_remove(self) -> None:
+        self._emit_current(self.remove_requested)
+
+    def _emit_current(self, signal: Any) -> None:
         item = self.list.currentItem()
         fid = item.data(Qt.ItemDataRole.UserRole) if item else None
         for s in self._summaries:
             if s.id == fid:
-                self.remove_requested.emit(s)
+                signal.emit(s)
 
 
-def folder_state(s: FolderSummary, indexing: bool) -> str:
-    """ "1,234 photos · indexing · 3 failed" — what a user needs to know about one folder."""
+def folder_state(s: FolderSummary, indexing: bool, mode: str = "") -> str:
+    """ "1,234 photos · indexing (12 to go) · watched · 3 failed" — what a user needs to know about one folder.
+
+    ``mode`` is the watcher's: "watched" (file-system events), "polled" (network or FUSE drive: checked
+    every so often), "offline"; empty when nothing watches.
+    """
     parts = [f"{s.indexed:,} photos"]
-    if not s.online:
+    offline = not s.online or mode == "offline"
+    if offline:
         parts.append("offline")
     elif s.pending and indexing:
         parts.append(f"indexing ({s.pending:,} to go)")
     elif s.pending:
         parts.append(f"{s.pending:,} waiting")
+    if mode in ("watched", "polled") and not offline:
+        parts.append(mode)
     if s.failed:
-        parts.append(f"{s.failed} failed")
+        parts.append(f"{s.failed:,} failed")
     return " · ".join(parts)
 
 

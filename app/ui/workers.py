@@ -200,6 +200,7 @@ class IndexController(QObject):
         self._worker.call_finished.connect(self._deliver)
         self._queued = 0
         self.is_indexing = False
+        self.current_paths: list[str] | None = None  # folders of the run in flight (None: all of them)
         self.last_stats: IndexStats | None = None
         self._thread.start()
 
@@ -234,9 +235,10 @@ class IndexController(QObject):
         self._thread.wait()
 
     @Slot(object)
-    def _on_started(self, _paths: object) -> None:
+    def _on_started(self, paths: list[str] | None) -> None:
         self._queued = max(0, self._queued - 1)
         self.is_indexing = True
+        self.current_paths = [str(Path(p).expanduser().resolve()) for p in paths] if paths else None
         self.indexing_started.emit()
 
     @Slot(object)

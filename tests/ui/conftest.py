@@ -3,6 +3,8 @@ thread outlives its test (napari's dangling-QThread check)."""
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
 import time
 from pathlib import Path
 
@@ -27,13 +29,28 @@ class SlowEncoder(FakeEncoder):
         return super().encode_images(images)
 
 
+def _new_threads(before: set[int]) -> list[str]:
+    # QThreads running Python show up as never-ending "Dummy" threads; running_threads() checks those.
+    return [
+        t.name
+        for t in threading.enumerate()
+        if t.ident not in before and t.is_alive() and not isinstance(t, threading._DummyThread)
+    ]
+
+
 @pytest.fixture(autouse=True)
 def no_dangling_threads():
+    """No QThread, pool, watcher/observer thread or model process outlives its test."""
+    before = {t.ident for t in threading.enumerate()}
     yield
-    deadline = time.monotonic() + 2
-    while running_threads() and time.monotonic() < deadline:
+    deadline = time.monotonic() + 3
+    while (running_threads() or _new_threads(before) or multiprocessing.active_children()) and (
+        time.monotonic() < deadline
+    ):
         time.sleep(0.02)
     assert running_threads() == [], "a worker thread outlived its window"
+    assert _new_threads(before) == [], "a thread (watcher, observer, pool) outlived its test"
+    assert multiprocessing.active_children() == [], "a model process outlived its test"
 
 
 @pytest.fixture

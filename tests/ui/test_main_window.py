@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -17,6 +19,7 @@ from tests.conftest import make_photo
 from tests.ui.conftest import SlowEncoder
 
 ROOT = Path(__file__).resolve().parents[2]
+_modules_before_this_test = set(sys.modules)  # torch may come from other test modules, never from the window
 
 
 def _photos(folder: Path, n: int, broken: int = 0) -> Path:
@@ -247,3 +250,86 @@ def test_shoebox_without_a_sub_command_opens_the_window(argv, cli):
     from app.main import wants_cli
 
     assert wants_cli(argv) is cli
+
+
+def test_the_window_watches_its_folders_and_shows_new_photos(qtbot, make_window, tmp_path):
+    folder = _photos(tmp_path / "photos", 3)
+    window = make_window()
+    _open_with_folder(qtbot, window, folder)
+    qtbot.waitUntil(lambda: window.live is not None and window.live.status is not None, timeout=5000)
+    qtbot.waitUntil(lambda: window.library.watching and "watched" in window.folders.list.item(1).text(), timeout=10_000)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=5000)
+    make_photo(tmp_path / "elsewhere" / "new.jpg", seed=99, size=(320, 240))
+    shutil.copy2(tmp_path / "elsewhere" / "new.jpg", folder / "new.jpg")
+    qtbot.waitUntil(lambda: window.model.rowCount() == 4, timeout=20_000)
+    assert "new.jpg" in {i.name for i in window.model.items}
+    window.close()
+    assert not window.live.status or window.library is None
+
+
+def test_folder_excludes_take_photos_out_and_bring_them_back(qtbot, make_window, tmp_path, monkeypatch):
+    folder = _photos(tmp_path / "photos", 4)
+    for i in range(2):
+        make_photo(folder / "Screenshots" / f"s{i}.jpg", seed=50 + i, size=(320, 240))
+    window = make_window()
+    _open_with_folder(qtbot, window, folder)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 6, timeout=10_000)
+    window.folders.list.setCurrentRow(1)
+    typed: list[str] = []
+    previews: list[str] = []
+
+    def fake_exec(dialog) -> bool:
+        qtbot.waitUntil(lambda: bool(dialog.preview.text()), timeout=5000)  # the current patterns are loaded
+        dialog.edit.setPlainText("\n".join(typed))
+        expected = "2 photos" if typed else "No indexed photo"
+        qtbot.waitUntil(lambda: expected in dialog.preview.text(), timeout=5000)
+        previews.append(dialog.preview.text())
+        return True
+
+    monkeypatch.setattr("app.ui.window_live.ExcludesDialog.exec", fake_exec)
+    typed.append("Screenshots")
+    window.folders.excludes.click()
+    qtbot.waitUntil(lambda: window.model.rowCount() == 4, timeout=15_000)
+    assert "would leave the index" in previews[0]
+    assert window.library.folder_excludes(window.library.folders()[0].id) == ("Screenshots",)
+    assert len(list((folder / "Screenshots").glob("*.jpg"))) == 2  # files untouched
+    typed.clear()
+    window.folders.excludes.click()
+    qtbot.waitUntil(lambda: window.model.rowCount() == 6, timeout=15_000)
+    assert window.library.folder_excludes(window.library.folders()[0].id) == ()
+
+
+def test_a_killed_model_process_leaves_the_window_working(qtbot, tmp_path):
+    from PySide6.QtCore import QSettings, Qt
+
+    from app.ui.launch_support import LibrarySource
+    from app.ui.main_window import MainWindow
+
+    folder = _photos(tmp_path / "photos", 48)
+    tiny = {"clip_model": "shoebox-tiny", "clip_pretrained": "none", "detector": "yolo11n.yaml"}
+    settings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(LibrarySource(tmp_path / "lib", tiny), settings)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.library_opened, timeout=10_000):
+        window.add_folders([folder])
+    killed: list[int] = []
+
+    def kill_after_first_batch(p: Progress) -> None:  # on the indexer thread, before the next batch
+        pid = window.library.models_process
+        if p.phase == "fast" and p.done and pid and not killed:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    window.controller._worker.progressed.connect(kill_after_first_batch, Qt.ConnectionType.DirectConnection)
+    with qtbot.waitSignal(window.controller.indexing_finished, timeout=180_000):
+        pass
+    assert killed
+    qtbot.waitUntil(lambda: window.model.rowCount() == 48, timeout=10_000)
+    assert "model process stopped" in window.status_line.text()
+    assert "torch" not in sys.modules or "torch" in _modules_before_this_test
+    window.search.setText("a dog")
+    window.run_search()
+    qtbot.waitUntil(lambda: "search:" in window.status_line.text(), timeout=10_000)
+    window.close()
+    assert window.library is None
