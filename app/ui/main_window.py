@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -142,12 +142,12 @@ class MainWindow(SearchAndViewerMixin, TrashMixin, QMainWindow):
         self.sort.currentIndexChanged.connect(lambda _i: self.refresh_listing())
         self.search = QLineEdit(placeholderText="Search photos (Ctrl+F)…", clearButtonEnabled=True)
         self.search.setMaximumWidth(360)
-        self.search.returnPressed.connect(self.run_search)
         tb.addAction(self.add_action)
         tb.addSeparator()
         tb.addWidget(self.sort)
         tb.addSeparator()
         tb.addWidget(self.search)
+        self._build_find(tb, self.stack)
         tb.addSeparator()
         tb.addAction(self.models_action)
         menu = self.menuBar()
@@ -320,7 +320,7 @@ class MainWindow(SearchAndViewerMixin, TrashMixin, QMainWindow):
             self.stack.setCurrentWidget(self.welcome)
 
     def refresh_listing(self) -> None:
-        if self.library is None or self.search.text().strip():
+        if self.library is None:
             return
         self._listing_generation += 1
         gen, order, folder = self._listing_generation, self.sort.currentData(), self._folder_id
@@ -361,15 +361,6 @@ class MainWindow(SearchAndViewerMixin, TrashMixin, QMainWindow):
         if note is not None:
             self.status_line.note = note
         self.status_line.refresh()
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if any(u.isLocalFile() and Path(u.toLocalFile()).is_dir() for u in event.mimeData().urls()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        folders = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        self.add_folders([f for f in folders if Path(f).is_dir()])
-        event.acceptProposedAction()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())

@@ -1,0 +1,251 @@
+"""Finding photos in the window: drop a crop, paste one, rubber-band a region, type a caption."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
+
+from app.core.models import HitKind, SearchResults
+from app.ui.launch_support import LibrarySource
+from app.ui.main_window import MainWindow
+from tests.conftest import FakeDetector
+from tests.ui.test_main_window import _open_with_folder
+from tests.unit.crop_photos import textured_photo
+
+CROP = (260, 140, 500, 330)  # in pixels of the 640 x 480 photo
+
+
+def _library(folder: Path, n: int = 5) -> Path:
+    for i in range(n):
+        textured_photo(folder / f"p{i}.jpg", seed=40 + i, size=(640, 480))
+    return folder
+
+
+def _crop(src: Path, dest: Path, box=CROP) -> Path:
+    Image.open(src).crop(box).save(dest, quality=92)
+    return dest
+
+
+def _drop(window, mime: QMimeData) -> None:
+    pos = QPointF(window.width() / 2, window.height() / 2)
+    enter = QDragEnterEvent(
+        pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    assert window.drop_hint.isVisible() and "find the photos" in window.drop_hint.text
+    drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(drop)
+    assert not window.drop_hint.isVisible()
+
+
+def _wait_results(qtbot, window, timeout=20_000):
+    qtbot.waitUntil(lambda: window.results_model.rowCount() > 0 and not window._query_running, timeout=timeout)
+    return window.results_model
+
+
+def _box_iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def test_dropping_a_crop_file_shows_its_photo_first_with_the_box(qtbot, make_window, tmp_path):
+    folder = _library(tmp_path / "photos")
+    crop = _crop(folder / "p3.jpg", tmp_path / "crop.jpg")
+    window = make_window()
+    _open_with_folder(qtbot, window, folder)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(crop))])
+    _drop(window, mime)
+    model = _wait_results(qtbot, window)
+    assert window.stack.currentWidget() is window.results
+    first, hit = model.item(0), model.hit(0)
+    assert first.name == "p3.jpg"
+    assert hit.kind is HitKind.EXACT
+    assert _box_iou(hit.box, CROP) > 0.8
+    assert "crop.jpg" in window.results.title.text()
+    qtbot.waitUntil(lambda: window.results.query_image.pixmap() is not None and window.results.query_image.isVisible())
+    # The box is drawn on the thumbnail: the cell's pixels along the box's edge are the badge colour.
+    window.results.grid.viewport().repaint()
+    qtbot.waitUntil(lambda: model.data(model.index(0), Qt.ItemDataRole.DecorationRole) is not None, timeout=5000)
+    shot = window.results.grid.viewport().grab().toImage()
+    rect = window.results.grid.visualRect(model.index(0))
+    assert _has_green_box(shot, rect)
+    # "×" goes back to the gallery and forgets the image.
+    window.results.close_button.click()
+    assert window.stack.currentWidget() is window.grid
+    assert window._query_image is None
+
+
+def _has_green_box(image: QImage, rect) -> bool:
+    greens = 0
+    for y in range(rect.top() + 30, rect.bottom() - 30):
+        for x in range(rect.left(), rect.right()):
+            c = image.pixelColor(x, y)
+            if c.green() > 180 and c.red() < 90 and c.blue() < 150:
+                greens += 1
+    return greens > 40
+
+
+def test_dropping_raw_image_data_from_a_browser_searches(qtbot, make_window, tmp_path):
+    folder = _library(tmp_path / "photos")
+    buf = io.BytesIO()
+    Image.open(folder / "p1.jpg").crop(CROP).save(buf, "PNG")
+    window = make_window()
+    _open_with_folder(qtbot, window, folder)
+    mime = QMimeData()
+    mime.setData("image/png", buf.getvalue())
+    mime.setUrls([QUrl("https://example.com/pictures/crop.png")])
+    _drop(window, mime)
+    model = _wait_results(qtbot, window)
+    assert model.item(0).name == "p1.jpg" and model.hit(0).kind is HitKind.EXACT
+    assert "crop.png" in window.results.title.text()
+
+
+def test_pasting_an_image_searches_and_a_folder_drop_still_adds_a_folder(qtbot, make_window, tmp_path):
+    folder = _library(tmp_path / "photos", 3)
+    window = make_window()
+    _open_with_folder(qtbot, window, folder)
+    QGuiApplication.clipboard().setImage(QImage(str(_crop(folder / "p2.jpg", tmp_path / "c.png"))))
+    window.paste()
+    model = _wait_results(qtbot, window)
+    assert model.item(0).name == "p2.jpg"
+    more = _library(tmp_path / "more", 1)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(more))])
+    enter = QDragEnterEvent(
+        QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    window.dragEnterEvent(enter)
+    assert "add this folder" in window.drop_hint.text
+    with qtbot.waitSignal(window.controller.indexing_finished, timeout=30_000):
+        window.dropEvent(
+            QDropEvent(
+                QPointF(10, 10),
+                Qt.DropAction.CopyAction,
+                mime,
+                Qt.MouseButton.LeftButton,
+                Qt.KeyboardModifier.NoModifier,
+            )
+        )
+    assert len(window.library.folders()) == 2
+
+
+def test_opening_a_hit_zooms_the_viewer_to_the_match(qtbot, make_window, tmp_path):
+    folder = _library(tmp_path / "photos", 3)
+    window = make_window()
+    _open_with_folder(qtbot, window, folder)
+    window.search_image(str(_crop(folder / "p0.jpg", tmp_path / "c.jpg")), "c.jpg")
+    _wait_results(qtbot, window)
+    window.open_result(0)
+    view = window.viewer.view
+    qtbot.waitUntil(lambda: view.has_match, timeout=5000)
+    assert window.viewer.match_button.isVisible() and window.viewer.match_button.isChecked()
+    visible = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert visible.width() < 640 * 0.8  # zoomed in on the crop, not the whole photo
+    assert visible.contains(QPointF((CROP[0] + CROP[2]) / 2, (CROP[1] + CROP[3]) / 2))
+    window.viewer.match_button.click()  # toggle: fit the whole photo
+    visible = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert visible.width() >= 639
+    window.viewer.closed.emit()
+    assert window.stack.currentWidget() is window.results
+
+
+def test_rubber_band_region_finds_the_other_photo_containing_it(qtbot, make_window, tmp_path):
+    folder = _library(tmp_path / "photos", 4)
+    # A second photo that contains a piece of p1, pasted into another scene at a different place.
+    piece = Image.open(folder / "p1.jpg").crop(CROP)
+    host = Image.open(textured_photo(tmp_path / "host.jpg", seed=99, size=(640, 480)))
+    host.paste(piece, (60, 200))
+    host.save(folder / "host.jpg", quality=92)
+    window = make_window()
+    _open_with_folder(qtbot, window, folder)
+    row = next(r for r, it in enumerate(window.model.items) if it.name == "p1.jpg")
+    window.open_viewer(row)
+    view = window.viewer.view
+    qtbot.waitUntil(lambda: view.image_size[0] == 640, timeout=5000)
+    window.viewer.select_button.click()
+    a = view.mapFromScene(QPointF(CROP[0], CROP[1]))
+    b = view.mapFromScene(QPointF(CROP[2], CROP[3]))
+    qtbot.mousePress(view.viewport(), Qt.MouseButton.LeftButton, pos=a)
+    qtbot.mouseMove(view.viewport(), (a + b) / 2)
+    qtbot.mouseMove(view.viewport(), b)
+    qtbot.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, pos=b)
+    assert window.viewer.find_button.isEnabled()
+    window.viewer.find_button.click()
+    model = _wait_results(qtbot, window)
+    assert model.item(0).name == "host.jpg"
+    assert all(it.name != "p1.jpg" for it in model.items)  # the photo the region came from is left out
+    assert _box_iou(model.hit(0).box, (60, 200, 60 + 240, 200 + 190)) > 0.7
+
+
+def test_text_field_without_clip_weights_says_so_and_how_to_get_them(qtbot, tmp_path):
+    folder = _library(tmp_path / "photos", 2)
+    source = LibrarySource(tmp_path / "lib", encoder=None, detector=FakeDetector())
+    window = MainWindow(source, QSettings(str(tmp_path / "w.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    window.show()
+    _open_with_folder(qtbot, window, folder)
+    qtbot.waitUntil(lambda: "CLIP weights" in window.search.placeholderText(), timeout=5000)
+    assert "download" in window.search.toolTip().lower()
+    qtbot.keyClicks(window.search, "a dog on a beach")
+    qtbot.waitUntil(lambda: "needs the CLIP weights" in window.results.notes.text(), timeout=10_000)
+    assert window.stack.currentWidget() is window.results
+    assert "download" in window.results.notes.text()
+
+
+def test_typing_runs_one_query_when_the_user_pauses(qtbot, make_window, tmp_path):
+    folder = _library(tmp_path / "photos", 2)
+    window = make_window()
+    _open_with_folder(qtbot, window, folder)
+    asked = []
+    real = window.library.search
+    window.library.search = lambda q: (asked.append(q.text), real(q))[1]
+    for ch in "harbour":
+        qtbot.keyClick(window.search, ch)
+        qtbot.wait(40)
+    qtbot.waitUntil(lambda: bool(asked) and not window._query_running, timeout=5000)
+    qtbot.wait(400)
+    assert asked == ["harbour"]
+
+
+def test_a_stale_query_never_replaces_a_newer_one(qtbot, make_window, tmp_path):
+    folder = _library(tmp_path / "photos", 3)
+    window = make_window()
+    _open_with_folder(qtbot, window, folder)
+    items = {it.name: it for it in window.model.items}
+    lib = window.library
+
+    def fake_search(q):
+        if q.text == "slow":
+            time.sleep(0.6)
+            hits = [_hit(items["p0.jpg"])]
+        else:
+            hits = [_hit(items["p2.jpg"])]
+        return SearchResults(hits=hits)
+
+    lib.search = fake_search
+    shown = []
+    window.results_model.modelReset.connect(lambda: shown.append([i.name for i in window.results_model.items]))
+    window.search.setText("slow")
+    window.run_search()
+    qtbot.wait(100)
+    window.search.setText("fast")
+    window.run_search()
+    qtbot.waitUntil(lambda: ["p2.jpg"] in shown, timeout=5000)
+    qtbot.wait(800)  # the slow answer has long arrived by now
+    assert ["p0.jpg"] not in shown
+    assert [i.name for i in window.results_model.items] == ["p2.jpg"]
+
+
+def _hit(item):
+    from app.core.models import SearchHit
+
+    return SearchHit(item.id, item.path, 0.5, HitKind.PHOTO)
