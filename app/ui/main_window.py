@@ -35,6 +35,7 @@ from app.ui.models_dialog import ModelsDialog
 from app.ui.panels import PHASES, FailuresDialog, FoldersPanel, ProgressPanel, StatusLine, WelcomeView
 from app.ui.thumbnails import ThumbnailLoader
 from app.ui.viewer import ViewerPage
+from app.ui.window_dupes import DupesMixin
 from app.ui.window_search import SearchAndViewerMixin
 from app.ui.window_trash import TrashMixin
 from app.ui.workers import IndexController, TaskRunner, error_text
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 REFRESH_WHILE_INDEXING_MS = 1000  # new photos show up in the grid about once a second
 
 
-class MainWindow(SearchAndViewerMixin, TrashMixin, QMainWindow):
+class MainWindow(SearchAndViewerMixin, DupesMixin, TrashMixin, QMainWindow):
     library_opened = Signal(object)
     listing_shown = Signal(int)  # rows now in the grid
 
@@ -148,7 +149,9 @@ class MainWindow(SearchAndViewerMixin, TrashMixin, QMainWindow):
         tb.addSeparator()
         tb.addWidget(self.search)
         self._build_find(tb, self.stack)
+        self._build_dupes(self.stack)
         tb.addSeparator()
+        tb.addAction(self.dupes_action)
         tb.addAction(self.models_action)
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
@@ -156,9 +159,11 @@ class MainWindow(SearchAndViewerMixin, TrashMixin, QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
         edit = menu.addMenu("&Edit")
-        for a in (self.find_action, self.trash_action, self.undo_action):
+        for a in (self.find_action, self.paste_action, self.trash_action, self.undo_action):
             edit.addAction(a)
-        menu.addMenu("&Tools").addAction(self.models_action)
+        tools = menu.addMenu("&Tools")
+        tools.addAction(self.dupes_action)
+        tools.addAction(self.models_action)
         self._update_trash_actions()
 
     def _action(self, text: str, shortcut: Any, slot: Any) -> QAction:
