@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QTabBar,
+    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -230,20 +231,24 @@ class DupesPage(QWidget):
         self.status = QLabel(wordWrap=True)
         self.list = GroupListView(model)
         self.list.message.connect(lambda m: self.set_status(m) if m else None)
+        self.tabs.setUsesScrollButtons(True)
+        self.tabs.setExpanding(False)
         top = QHBoxLayout()
         top.addWidget(QLabel("<b>Duplicates</b>"))
-        top.addWidget(self.tabs)
-        top.addStretch()
+        top.addWidget(self.tabs, 1)
         top.addWidget(self.close_button)
-        actions = QHBoxLayout()
+        # A tool bar folds what does not fit into its ">>" menu, so the page never widens the window.
+        actions = QToolBar()
         for w in (self.keep_suggested, self.trash_marked, self.not_dupe, self.undo, self.rescan):
             actions.addWidget(w)
-        actions.addWidget(self.progress)
-        actions.addWidget(self.status, 1)
+        status = QHBoxLayout()
+        status.addWidget(self.progress)
+        status.addWidget(self.status, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 0)
         lay.addLayout(top)
-        lay.addLayout(actions)
+        lay.addWidget(actions)
+        lay.addLayout(status)
         lay.addWidget(self.list, 1)
         model.modelReset.connect(self._update)
         model.marks_changed.connect(lambda _n: self._update())

@@ -222,6 +222,7 @@ class ViewerPage(QWidget):
         super().__init__(parent)
         self.view = ImageView()
         self.title = QLabel()
+        self.title.setMinimumWidth(1)  # a long file name is clipped rather than widening the window
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         bar = QHBoxLayout()
         for text, tip, slot in (
@@ -241,15 +242,24 @@ class ViewerPage(QWidget):
         self.match_button = QPushButton("Zoom to match", toolTip="Zoom to where the match is / fit the photo (M)")
         self.match_button.setCheckable(True)
         self.match_button.toggled.connect(self._on_match_toggled)
-        self.select_button = QPushButton("Select region", toolTip="Drag over part of the photo (or Shift+drag)")
+        self.select_button = QPushButton(
+            "Select region", toolTip="Select a region: drag over part of the photo (or Shift+drag)"
+        )
         self.select_button.setCheckable(True)
         self.select_button.toggled.connect(self._on_select_toggled)
         self.find_button = QPushButton("Find photos containing this", toolTip="Search the library for the selection")
         self.find_button.setEnabled(False)
+        self.find_button.hide()  # shown once a region is selected
         self.find_button.clicked.connect(self.request_region_search)
-        for b in (self.match_button, self.select_button, self.find_button):
+        # Find-it controls float over the photo's top-left corner: they never widen the window.
+        self.tools = QWidget(self.view)
+        self.tools.setStyleSheet("QWidget { background: rgba(30, 30, 30, 170); border-radius: 4px; }")
+        tools = QHBoxLayout(self.tools)
+        tools.setContentsMargins(4, 4, 4, 4)
+        for b in (self.select_button, self.find_button, self.match_button):
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            bar.insertWidget(bar.count() - 1, b)
+            tools.addWidget(b)
+        self.tools.move(8, 8)
         self.match_button.hide()
         self.view.selection_made.connect(self._on_selection)
         self.info = QFormLayout()
@@ -287,6 +297,7 @@ class ViewerPage(QWidget):
         self.match_button.setChecked(False)
         self.match_button.blockSignals(False)
         self.match_button.setVisible(visible)
+        self.tools.adjustSize()
 
     def _on_match_toggled(self, on: bool) -> None:
         self.view.zoom_to_match() if on else self.view.fit()
@@ -297,6 +308,8 @@ class ViewerPage(QWidget):
 
     def _on_selection(self, rect: QRectF) -> None:
         self.find_button.setEnabled(not rect.isEmpty())
+        self.find_button.setVisible(not rect.isEmpty())
+        self.tools.adjustSize()
 
     def request_region_search(self) -> None:
         rect = self.view.selection
