@@ -37,20 +37,21 @@ class GroupRow:
 
 
 def short_why(pair: DupePair) -> str:
-    """One line of evidence for a pair: what the user needs to trust (or doubt) the match."""
+    """The evidence for a pair in two short lines: the hash match, then the pixel/geometry checks."""
     if pair.tier == DupeTier.IDENTICAL:
         return "identical bytes"
-    parts = []
+    first = ""
     if pair.distance is not None:
-        how = "" if pair.transform in (None, "phash") else f" ({pair.transform.removeprefix('phash_')})"
-        parts.append(f"pHash {pair.distance} bits{how}")
+        how = "" if pair.transform in (None, "phash") else f" as {pair.transform.removeprefix('phash_')}"
+        first = f"pHash {pair.distance} bits{how}"
+    checks = []
     if pair.correlation is not None:
-        parts.append(f"corr {pair.correlation:.2f}")
+        checks.append(f"corr {pair.correlation:.2f}")
     if pair.inliers:
-        parts.append(f"{pair.inliers} inliers")
+        checks.append(f"{pair.inliers} inliers")
     if pair.cosine is not None:
-        parts.append(f"cos {pair.cosine:.2f}")
-    return ", ".join(parts) or pair.reason
+        checks.append(f"cos {pair.cosine:.2f}")
+    return "\n".join(x for x in (first, " · ".join(checks)) if x) or pair.reason
 
 
 def _why(group: DupeGroup, keeper: str | None) -> dict[str, str]:

@@ -9,7 +9,7 @@ import time
 from pathlib import PurePath
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QContextMenuEvent, QMouseEvent, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem,
     QTabBar,
     QToolBar,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -33,7 +34,7 @@ from app.core.dupes import DupePhoto, DupeTier
 from app.core.progress import Progress
 from app.ui.dupes_model import ROW_ROLE, TIERS, DupesModel, GroupRow
 
-CELL_W, THUMB_H, HEADER, TEXT_LINES, LINE_H, GAP, MARGIN = 168, 126, 26, 4, 15, 10, 8
+CELL_W, THUMB_H, HEADER, TEXT_LINES, LINE_H, GAP, MARGIN = 168, 126, 26, 5, 15, 10, 8
 ROW_H = HEADER + THUMB_H + 4 + TEXT_LINES * LINE_H + 2 * MARGIN
 KEEP = QColor(39, 174, 96)
 TRASH = QColor(192, 57, 43)
@@ -134,7 +135,7 @@ class GroupDelegate(QStyledItemDelegate):
             "suggested keeper" if keeper and row.keeper == (row.group.keeper.path if row.group.keeper else None) else ""
         )
         why = why or ("your keeper" if keeper else row.why.get(photo.path, ""))
-        lines = [f"{pixels} · {_size(photo.size)}", date, PurePath(photo.path).parent.name + "/", why]
+        lines = [f"{pixels} · {_size(photo.size)}", date, PurePath(photo.path).parent.name + "/", *why.split("\n")[:2]]
         painter.setPen(pal.color(QPalette.ColorRole.Text))
         fm = painter.fontMetrics()
         for i, line in enumerate(lines):
@@ -172,6 +173,21 @@ class GroupListView(QListView):
             if cell.adjusted(0, 0, 0, 4 + TEXT_LINES * LINE_H).contains(pos):
                 return index.row(), i
         return index.row(), -1
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            pos = event.pos()  # type: ignore[attr-defined]
+            r, i = self.photo_at(pos)
+            row = self.model().row(r)
+            if row is not None and i >= 0:
+                photo = row.photos[i]
+                why = row.why.get(photo.path, "kept" if photo.path == row.keeper else "").replace("\n", ", ")
+                text = f"{photo.path}\n{why}" + ("\nin a protected folder" if photo.protected else "")
+                QToolTip.showText(event.globalPos(), text, self.viewport())  # type: ignore[attr-defined]
+            else:
+                QToolTip.hideText()
+            return True
+        return super().viewportEvent(event)
 
     def photo_pos(self, r: int, i: int) -> QPoint:
         """Centre of photo ``i`` of row ``r`` in viewport coordinates (tests click there)."""

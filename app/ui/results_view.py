@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPersistentModelIndex, QRect, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -197,7 +197,9 @@ class ResultsPage(QWidget):
         self.set_notes(notes)
         if hits:
             self.grid.scrollToTop()
-            self.grid.setCurrentIndex(self.model.index(0))
+            # Keyboard focus on the first hit without painting it selected (it would hide the badges' contrast).
+            flag = QItemSelectionModel.SelectionFlag.NoUpdate
+            self.grid.selectionModel().setCurrentIndex(self.model.index(0), flag)
 
     def set_notes(self, notes: Sequence[str]) -> None:
         self.notes.setText("\n".join(notes))

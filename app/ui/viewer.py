@@ -253,7 +253,9 @@ class ViewerPage(QWidget):
         self.find_button.clicked.connect(self.request_region_search)
         # Find-it controls float over the photo's top-left corner: they never widen the window.
         self.tools = QWidget(self.view)
-        self.tools.setStyleSheet("QWidget { background: rgba(30, 30, 30, 170); border-radius: 4px; }")
+        self.tools.setObjectName("viewer-tools")
+        self.tools.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
+        self.tools.setStyleSheet("#viewer-tools { background: rgba(20, 20, 20, 150); border-radius: 5px; }")
         tools = QHBoxLayout(self.tools)
         tools.setContentsMargins(4, 4, 4, 4)
         for b in (self.select_button, self.find_button, self.match_button):

@@ -12,6 +12,7 @@ dropped, so a slow stale answer never paints over a newer one.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QRectF, QTimer
@@ -31,8 +32,17 @@ NO_WEIGHTS_PLACEHOLDER = "Search words in photos (captions need the CLIP weights
 
 
 def _run_query(library: Any, query: SearchQuery) -> tuple[SearchResults, list[GalleryItem], list[SearchHit]]:
-    """Worker thread: the facade call, then the gallery rows of the hits (for thumbnails and the viewer)."""
-    results = library.search(query)
+    """Worker thread: the facade call, then the gallery rows of the hits (for thumbnails and the viewer).
+
+    Without CLIP weights the text goes to the words read in photos only: asking the facade for captions
+    would fail after importing torch (seconds, the UI stuttering) just to say the weights are missing.
+    """
+    clip = library.model_status()["clip"]
+    if query.text and not clip.available:
+        results = library.search(replace(query, text=None, words=query.text, negative=()))
+        results.notes.insert(0, no_clip_note(clip.message))
+    else:
+        results = library.search(query)
     items, hits = [], []
     for hit in results.hits:
         item = library.photo_item(hit.photo_id)
@@ -40,6 +50,13 @@ def _run_query(library: Any, query: SearchQuery) -> tuple[SearchResults, list[Ga
             items.append(item)
             hits.append(hit)
     return results, items, hits
+
+
+def no_clip_note(message: str) -> str:
+    return (
+        f"Captions need the CLIP weights, so only the words written in photos were searched. {message}. "
+        "Tools → Models and settings… downloads them while online (or run 'shoebox models --download')."
+    )
 
 
 def _query_preview(image: str | bytes) -> QImage:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 import time
 from pathlib import Path
 
@@ -189,6 +190,7 @@ def test_rubber_band_region_finds_the_other_photo_containing_it(qtbot, make_wind
 def test_text_field_without_clip_weights_says_so_and_how_to_get_them(qtbot, tmp_path):
     folder = _library(tmp_path / "photos", 2)
     source = LibrarySource(tmp_path / "lib", encoder=None, detector=FakeDetector())
+    torch_before = "torch" in sys.modules
     window = MainWindow(source, QSettings(str(tmp_path / "w.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
     window.show()
@@ -196,9 +198,10 @@ def test_text_field_without_clip_weights_says_so_and_how_to_get_them(qtbot, tmp_
     qtbot.waitUntil(lambda: "CLIP weights" in window.search.placeholderText(), timeout=5000)
     assert "download" in window.search.toolTip().lower()
     qtbot.keyClicks(window.search, "a dog on a beach")
-    qtbot.waitUntil(lambda: "needs the CLIP weights" in window.results.notes.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "need the CLIP weights" in window.results.notes.text(), timeout=10_000)
     assert window.stack.currentWidget() is window.results
     assert "download" in window.results.notes.text()
+    assert "torch" not in sys.modules or torch_before  # no model import just to say the weights are missing
 
 
 def test_typing_runs_one_query_when_the_user_pauses(qtbot, make_window, tmp_path):
