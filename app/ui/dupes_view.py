@@ -151,6 +151,7 @@ class GroupListView(QListView):
     """Uniform rows (virtualised); clicks on a photo mark it, right-click offers keeping it instead."""
 
     message = Signal(str)
+    protect_requested = Signal(str, bool)  # folder, on
 
     def __init__(self, model: DupesModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -204,13 +205,21 @@ class GroupListView(QListView):
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
         r, i = self.photo_at(event.pos())
         row = self.model().row(r)
-        if row is None or i < 0 or row.keeper is None:
+        if row is None or i < 0:
             return
+        photo = row.photos[i]
+        folder = str(PurePath(photo.path).parent)
         menu = QMenu(self)
         keep = menu.addAction("Keep this one instead")
-        keep.setEnabled(row.photos[i].path != row.keeper)
-        if menu.exec(event.globalPos()) is keep:
+        keep.setEnabled(row.keeper is not None and photo.path != row.keeper)
+        protect = menu.addAction(
+            f"Stop protecting {folder}" if photo.protected else f"Protect {folder} (never trash from it)"
+        )
+        chosen = menu.exec(event.globalPos())
+        if chosen is keep:
             self.model().keep_instead(r, i)
+        elif chosen is protect:
+            self.protect_requested.emit(folder, not photo.protected)
 
 
 class DupesPage(QWidget):
@@ -219,6 +228,7 @@ class DupesPage(QWidget):
     trash_requested = Signal(list)  # paths
     not_duplicate_requested = Signal(list)  # (a, b) path pairs
     undo_requested = Signal()
+    protect_requested = Signal(str, bool)  # folder, on
 
     def __init__(self, model: DupesModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -247,6 +257,7 @@ class DupesPage(QWidget):
         self.status = QLabel(wordWrap=True)
         self.list = GroupListView(model)
         self.list.message.connect(lambda m: self.set_status(m) if m else None)
+        self.list.protect_requested.connect(self.protect_requested)
         self.tabs.setUsesScrollButtons(True)
         self.tabs.setExpanding(False)
         top = QHBoxLayout()

@@ -84,6 +84,9 @@ class ImageView(QGraphicsView):
         self.scene().setSceneRect(self._item.boundingRect())
         self.fit()
 
+    def pixmap(self) -> QPixmap:
+        return self._item.pixmap()
+
     @property
     def image_size(self) -> tuple[int, int]:
         pix = self._item.pixmap()

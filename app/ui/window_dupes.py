@@ -41,6 +41,7 @@ class DupesMixin:
         self.dupes.trash_requested.connect(self.trash_duplicates)
         self.dupes.undo_requested.connect(self.undo)
         self.dupes.not_duplicate_requested.connect(self.mark_not_duplicate)
+        self.dupes.protect_requested.connect(self.protect_folder)
         stack.addWidget(self.dupes)
         self._dupes_relay = _ProgressRelay(self)
         self._dupes_relay.progressed.connect(self.dupes.set_progress)
@@ -120,6 +121,18 @@ class DupesMixin:
             self.compute_duplicates()
 
         self.controller.call(write, done, self._on_dupes_refused)
+
+    def protect_folder(self, folder: str, on: bool) -> None:
+        """A reference folder: nothing in it is ever trashed, and its copies are kept first."""
+        if self.controller is None or self.library is None:
+            return
+        library = self.library
+
+        def done(_r: object) -> None:
+            self.dupes.set_done(f"{folder} is {'protected' if on else 'no longer protected'}")
+            self.compute_duplicates()
+
+        self.controller.call(lambda: library.protect_folder(folder, on), done, self._on_dupes_refused)
 
     def undo(self) -> None:
         """Ctrl+Z: the duplicates view's undo re-computes its groups; elsewhere the window's undo."""

@@ -163,7 +163,7 @@ class SearchAndViewerMixin:
         box = (shown.left() * sx, shown.top() * sy, shown.right() * sx, shown.bottom() * sy)
         self._query_image, self._query_region = None, RegionQuery(item.id, box)
         self._query_title = f"Photos containing this part of <b>{_escape(item.name)}</b>"
-        pixmap = self.viewer.view._item.pixmap()
+        pixmap = self.viewer.view.pixmap()
         self.results.show_query(self._query_title, pixmap.copy(shown.toRect()).toImage())
         self.run_search()
 
@@ -292,6 +292,18 @@ class SearchAndViewerMixin:
             self.drop_hint.setGeometry(self.rect())
 
     # Viewer
+
+    def _selected_items(self) -> list[GalleryItem]:
+        """What Delete acts on: the photo in the viewer, the selected hits, or the gallery's selection —
+        never a hidden page's selection (the duplicates view has its own trash buttons)."""
+        page = self.stack.currentWidget()
+        if page is self.viewer:
+            return [self.viewer.item] if self.viewer.item is not None else []
+        if page is self.results:
+            return [self.results_model.items[i.row()] for i in self.results.grid.selectedIndexes()]
+        if page is self.grid:
+            return super()._selected_items()
+        return []
 
     def open_viewer(self, row: int) -> None:
         self._open_in_viewer(self.model, row, None)

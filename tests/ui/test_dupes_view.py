@@ -196,3 +196,14 @@ def test_ten_thousand_groups_stay_responsive(qtbot, make_window):
     assert model.rowCount() == 10_000
     assert shown < 1.0, shown
     assert worst < 0.1, worst
+
+
+def test_a_protected_folder_is_shown_and_never_offered_for_the_trash(qtbot, make_window, copies, answers):
+    window = make_window()
+    _open_with_folder(qtbot, window, copies)
+    model = _open_dupes(qtbot, window)
+    window.protect_folder(str(copies), True)
+    qtbot.waitUntil(lambda: not window._dupes_busy and all(p.protected for p in model.row(0).photos), timeout=20_000)
+    _click_photo(qtbot, window, 0, 1)
+    assert model.marked == set() and "protected" in window.dupes.status.text()
+    assert model.suggested_trash() == ([], 0)

@@ -7,11 +7,12 @@ import sys
 import time
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageOps
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 
 from app.core.models import HitKind, SearchResults
+from app.ui.grid_view import PAD, THUMB
 from app.ui.launch_support import LibrarySource
 from app.ui.main_window import MainWindow
 from tests.conftest import FakeDetector
@@ -252,3 +253,51 @@ def _hit(item):
     from app.core.models import SearchHit
 
     return SearchHit(item.id, item.path, 0.5, HitKind.PHOTO)
+
+
+def test_the_box_is_mapped_onto_the_thumbnail_of_an_exif_rotated_photo(qtbot, make_window, tmp_path):
+    folder = tmp_path / "photos"
+    src = textured_photo(tmp_path / "src.jpg", seed=61, size=(640, 480))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown portrait (480 x 640)
+    folder.mkdir()
+    Image.open(src).save(folder / "rotated.jpg", exif=exif, quality=92)
+    textured_photo(folder / "other.jpg", seed=62, size=(640, 480))
+    shown = ImageOps.exif_transpose(Image.open(folder / "rotated.jpg"))
+    box = (60, 330, 300, 560)  # in the shown (portrait) photo
+    shown.crop(box).save(tmp_path / "crop.jpg", quality=92)
+    window = make_window()
+    _open_with_folder(qtbot, window, folder)
+    window.search_image(str(tmp_path / "crop.jpg"), "crop.jpg")
+    model = _wait_results(qtbot, window)
+    assert model.item(0).name == "rotated.jpg" and (model.item(0).width, model.item(0).height) == (480, 640)
+    assert _box_iou(model.hit(0).box, box) > 0.8
+    first = model.index(0)
+    qtbot.waitUntil(lambda: model.data(first, Qt.ItemDataRole.DecorationRole) is not None, timeout=5000)
+    pix = model.data(first, Qt.ItemDataRole.DecorationRole)
+    assert pix.height() > pix.width()  # the thumbnail is upright too
+    grid = window.results.grid
+    grid.viewport().repaint()
+    shot = grid.viewport().grab().toImage()
+    cell = grid.visualRect(first)
+    x = cell.x() + PAD + (THUMB - pix.width()) // 2
+    y = cell.y() + PAD + (THUMB - pix.height()) // 2
+    s = pix.width() / 480
+    mid_y = int(y + (box[1] + box[3]) / 2 * s)
+    left_x = int(x + box[0] * s)
+    edge = [shot.pixelColor(left_x + dx, mid_y) for dx in (-1, 0, 1)]
+    assert any(c.green() > 180 and c.red() < 90 for c in edge), edge
+    outside = shot.pixelColor(int(x + 20 * s), int(y + 150 * s))  # far from the box: the photo itself
+    assert not (outside.green() > 180 and outside.red() < 90 and outside.blue() < 130)
+
+
+def test_delete_on_the_results_page_acts_on_the_selected_hits(qtbot, make_window, tmp_path):
+    folder = _library(tmp_path / "photos", 3)
+    window = make_window()
+    _open_with_folder(qtbot, window, folder)
+    window.grid.selectAll()
+    window.search_image(str(_crop(folder / "p1.jpg", tmp_path / "c.jpg")), "c.jpg")
+    model = _wait_results(qtbot, window)
+    assert window._selected_items() == []  # nothing selected among the hits: not the hidden gallery's selection
+    window.results.grid.setCurrentIndex(model.index(0))
+    assert [i.name for i in window._selected_items()] == ["p1.jpg"]
