@@ -65,8 +65,8 @@ def prepare(root: Path) -> None:
 
 
 def show(root: Path, mode: str, words: str) -> int:
-    from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl
-    from PySide6.QtGui import QDropEvent
+    from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QTimer, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
     from PySide6.QtWidgets import QApplication
 
     from app.core.dupes import DupeTier
@@ -103,6 +103,11 @@ def show(root: Path, mode: str, words: str) -> int:
             drop()
             names = lambda: [i.name for i in window.results_model.items]  # noqa: E731
             when_results(lambda: window.open_result(names().index(QUERY_FROM) if QUERY_FROM in names() else 0))
+        elif mode == "hint":  # a drag held over the window (Xvfb cannot drag a file): the drop-zone hint
+            mime = QMimeData()
+            mime.setUrls([QUrl.fromLocalFile(str(root / "query.jpg"))])
+            buttons, mods = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+            window.dragEnterEvent(QDragEnterEvent(QPoint(600, 400), Qt.DropAction.CopyAction, mime, buttons, mods))
         elif mode == "text":
             window.search.setText(words)
             window.run_search()
@@ -130,7 +135,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("action", choices=["prepare", "show"])
     ap.add_argument("root", type=Path)
-    ap.add_argument("mode", nargs="?", default="crop", choices=["crop", "viewer", "text", "dupes"])
+    ap.add_argument("mode", nargs="?", default="crop", choices=["crop", "viewer", "text", "dupes", "hint"])
     ap.add_argument("--words", default="beer")
     args = ap.parse_args()
     if args.action == "prepare":

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, Qt
-from PySide6.QtGui import QImage, QImageReader, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QWidget
 
 # Raw bytes are sent as they are (a JPEG keeps its EXIF orientation); these are what browsers offer.
@@ -123,19 +123,18 @@ class DropHint(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.fillRect(self.rect(), Qt.GlobalColor.transparent)
-        p.setBrush(Qt.GlobalColor.black)
-        p.setOpacity(0.55)
-        p.drawRect(self.rect())
-        p.setOpacity(1.0)
+        p.fillRect(self.rect(), QColor(0, 0, 0, 150))
+        p.setPen(QPen(Qt.GlobalColor.white, 3, Qt.PenStyle.DashLine))
         p.setBrush(Qt.BrushStyle.NoBrush)
-        pen = QPen(Qt.GlobalColor.white, 3, Qt.PenStyle.DashLine)
-        p.setPen(pen)
         p.drawRoundedRect(self.rect().adjusted(24, 24, -24, -24), 16, 16)
         font = p.font()
-        font.setPointSize(max(14, font.pointSize() + 6))
+        font.setPointSize(max(16, font.pointSize() + 8))
         font.setBold(True)
         p.setFont(font)
-        p.drawText(
-            self.rect().adjusted(40, 40, -40, -40), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.text
-        )
+        flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+        text = p.boundingRect(self.rect().adjusted(60, 60, -60, -60), flags, self.text)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(20, 20, 20, 220))
+        p.drawRoundedRect(text.adjusted(-24, -16, 24, 16), 12, 12)
+        p.setPen(Qt.GlobalColor.white)
+        p.drawText(text, flags, self.text)

@@ -301,3 +301,36 @@ def test_delete_on_the_results_page_acts_on_the_selected_hits(qtbot, make_window
     assert window._selected_items() == []  # nothing selected among the hits: not the hidden gallery's selection
     window.results.grid.setCurrentIndex(model.index(0))
     assert [i.name for i in window._selected_items()] == ["p1.jpg"]
+
+
+def test_text_and_without_refine_a_dropped_image_in_one_query(qtbot, make_window, tmp_path):
+    folder = _library(tmp_path / "photos", 2)
+    window = make_window()
+    _open_with_folder(qtbot, window, folder)
+    asked = []
+    real = window.library.search
+    window.library.search = lambda q: (asked.append(q), real(q))[1]
+    crop = str(_crop(folder / "p0.jpg", tmp_path / "c.jpg"))
+    window.search_image(crop, "c.jpg")
+    _wait_results(qtbot, window)
+    window.without.setText("people, cars")
+    window.search.setText("harbour")
+    window.run_search()
+    qtbot.waitUntil(lambda: len(asked) >= 2 and not window._query_running, timeout=10_000)
+    q = asked[-1]
+    assert (q.image, q.text, q.negative) == (crop, "harbour", ("people", "cars"))
+    title = window.results.title.text()
+    assert "c.jpg" in title and "harbour" in title and "people, cars" in title
+
+
+def test_an_unreadable_dropped_file_says_so_in_one_line(qtbot, make_window, tmp_path):
+    folder = _library(tmp_path / "photos", 1)
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a picture at all")
+    window = make_window()
+    _open_with_folder(qtbot, window, folder)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(bad))])
+    _drop(window, mime)
+    qtbot.waitUntil(lambda: "broken.jpg" in window.results.notes.text(), timeout=10_000)
+    assert window.results_model.rowCount() == 0 and "\n" not in window.results.notes.text()
