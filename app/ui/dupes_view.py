@@ -152,6 +152,7 @@ class GroupListView(QListView):
 
     message = Signal(str)
     protect_requested = Signal(str, bool)  # folder, on
+    open_requested = Signal(int, int)  # row, photo
 
     def __init__(self, model: DupesModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -201,6 +202,18 @@ class GroupListView(QListView):
             r, i = self.photo_at(event.position().toPoint())
             if i >= 0:
                 self.message.emit(self.model().toggle(r, i))
+                self._last_toggle = (r, i, time.monotonic())
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        r, i = self.photo_at(event.position().toPoint())
+        if event.button() == Qt.MouseButton.LeftButton and i >= 0:
+            last = getattr(self, "_last_toggle", None)
+            if last is not None and last[:2] == (r, i) and time.monotonic() - last[2] < 1.0:
+                self.model().toggle(r, i)  # undo the mark the first click of the double-click made
+            self._last_toggle = None
+            self.open_requested.emit(r, i)
+            return
+        super().mouseDoubleClickEvent(event)
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
         r, i = self.photo_at(event.pos())
@@ -210,13 +223,16 @@ class GroupListView(QListView):
         photo = row.photos[i]
         folder = str(PurePath(photo.path).parent)
         menu = QMenu(self)
+        view = menu.addAction("Open (compare the copies full size with ◀ ▶)")
         keep = menu.addAction("Keep this one instead")
         keep.setEnabled(row.keeper is not None and photo.path != row.keeper)
         protect = menu.addAction(
             f"Stop protecting {folder}" if photo.protected else f"Protect {folder} (never trash from it)"
         )
         chosen = menu.exec(event.globalPos())
-        if chosen is keep:
+        if chosen is view:
+            self.open_requested.emit(r, i)
+        elif chosen is keep:
             self.model().keep_instead(r, i)
         elif chosen is protect:
             self.protect_requested.emit(folder, not photo.protected)

@@ -17,6 +17,7 @@ from app.core.dupes import DupeGroup
 from app.core.gallery import GalleryItem
 from app.ui.dupes_model import DupesModel
 from app.ui.dupes_view import DupesPage
+from app.ui.gallery_model import PhotoGridModel
 from app.ui.workers import error_text
 
 
@@ -42,6 +43,8 @@ class DupesMixin:
         self.dupes.undo_requested.connect(self.undo)
         self.dupes.not_duplicate_requested.connect(self.mark_not_duplicate)
         self.dupes.protect_requested.connect(self.protect_folder)
+        self.dupes.list.open_requested.connect(self.open_duplicate)
+        self._group_model = PhotoGridModel(self.loader, self._thumbnail_path, self)
         stack.addWidget(self.dupes)
         self._dupes_relay = _ProgressRelay(self)
         self._dupes_relay.progressed.connect(self.dupes.set_progress)
@@ -59,6 +62,20 @@ class DupesMixin:
         self.stack.setCurrentWidget(self.dupes)
         self.dupes.list.setFocus()
         self.compute_duplicates()  # incremental: only photos new since the last call are compared
+
+    def open_duplicate(self, r: int, i: int) -> None:
+        """The viewer on one copy; ◀ ▶ step through the group's copies, Back returns here."""
+        row = self.dupes_model.row(r)
+        if row is None:
+            return
+        pairs = [(p, self.dupes_model.items.get(p.photo_id)) for p in row.photos]
+        items = [item for _p, item in pairs if item is not None]
+        wanted = self.dupes_model.items.get(row.photos[i].photo_id)
+        if wanted is None:
+            return
+        self._group_model.set_items(items)
+        self._viewer_return = (self.dupes, None)
+        self._open_in_viewer(self._group_model, items.index(wanted), None)
 
     def close_duplicates(self) -> None:
         self.stack.setCurrentWidget(self.grid)

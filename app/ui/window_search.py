@@ -306,9 +306,11 @@ class SearchAndViewerMixin:
         return []
 
     def open_viewer(self, row: int) -> None:
+        self._viewer_return = (self.grid, self.grid)
         self._open_in_viewer(self.model, row, None)
 
     def open_result(self, row: int) -> None:
+        self._viewer_return = (self.results, self.results.grid)
         self._open_in_viewer(self.results_model, row, self.results_model.hit(row))
 
     def _open_in_viewer(self, model: PhotoGridModel, row: int, hit: SearchHit | None) -> None:
@@ -348,14 +350,14 @@ class SearchAndViewerMixin:
             self._open_in_viewer(model, row, hit)
 
     def close_viewer(self) -> None:
-        from_results = self._viewer_model is self.results_model
-        view = self.results.grid if from_results else self.grid
-        self.stack.setCurrentWidget(self.results if from_results else self.grid)
-        if self._viewer_row >= 0:
+        """Back to the page the viewer was opened from, on the photo last shown."""
+        page, view = getattr(self, "_viewer_return", (self.grid, self.grid))
+        self.stack.setCurrentWidget(page)
+        if view is not None and self._viewer_row >= 0:
             idx = self._viewer_model.index(self._viewer_row)
             view.setCurrentIndex(idx)
             view.scrollTo(idx)
-        view.setFocus()
+        (view or page).setFocus()
 
 
 def _describe(hit: SearchHit) -> str:

@@ -207,3 +207,23 @@ def test_a_protected_folder_is_shown_and_never_offered_for_the_trash(qtbot, make
     _click_photo(qtbot, window, 0, 1)
     assert model.marked == set() and "protected" in window.dupes.status.text()
     assert model.suggested_trash() == ([], 0)
+
+
+def test_double_click_compares_the_copies_full_size_and_back_returns(qtbot, make_window, copies):
+    window = make_window()
+    _open_with_folder(qtbot, window, copies)
+    model = _open_dupes(qtbot, window)
+    lst = window.dupes.list
+    qtbot.mouseDClick(lst.viewport(), Qt.MouseButton.LeftButton, pos=lst.photo_pos(0, 1))
+    assert window.stack.currentWidget() is window.viewer
+    assert model.marked == set()  # the double-click opened the photo, it did not mark it
+    assert window.viewer.item.path == model.row(0).photos[1].path
+    assert "2 of 4" in window.viewer.title.text()
+    window.viewer.step_requested.emit(1)
+    assert window.viewer.item.path == model.row(0).photos[2].path
+    window.viewer.closed.emit()
+    assert window.stack.currentWidget() is window.dupes
+    # A real double-click starts with a press (which marks): opening undoes that mark.
+    qtbot.mouseClick(lst.viewport(), Qt.MouseButton.LeftButton, pos=lst.photo_pos(0, 1))
+    qtbot.mouseDClick(lst.viewport(), Qt.MouseButton.LeftButton, pos=lst.photo_pos(0, 1))
+    assert window.stack.currentWidget() is window.viewer and model.marked == set()
