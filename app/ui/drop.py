@@ -112,7 +112,7 @@ class DropHint(QWidget):
         elif req.image is not None:
             self.text = "Drop to find the photos containing this image"
         else:
-            self.text = req.problem or "Shoebox can use a folder or an image here"
+            self.text = req.problem
         parent = self.parentWidget()
         if parent is not None:
             self.setGeometry(parent.rect())

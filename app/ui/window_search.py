@@ -242,15 +242,14 @@ class SearchAndViewerMixin:
 
     def dragEnterEvent(self, event: Any) -> None:
         req = classify(event.mimeData(), decode=False)
-        self.drop_hint.show_for(req)
-        if not req.is_empty:
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        if req.is_empty and not req.problem:
+            event.ignore()  # not ours (plain text…): no hint, and Qt sends no leave event for it
+            return
+        self.drop_hint.show_for(req)  # a web address is accepted too, to say on the drop why it cannot be used
+        event.acceptProposedAction()
 
     def dragMoveEvent(self, event: Any) -> None:
-        if not classify(event.mimeData(), decode=False).is_empty:
-            event.acceptProposedAction()
+        event.acceptProposedAction()
 
     def dragLeaveEvent(self, event: Any) -> None:
         self.drop_hint.hide()

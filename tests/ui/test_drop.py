@@ -65,3 +65,24 @@ def test_a_bare_web_address_is_refused_with_a_reason():
     text = QMimeData()
     text.setText("just words")
     assert classify(text).is_empty and not classify(text).problem
+
+
+def test_dragging_text_over_the_window_shows_no_hint(qtbot, make_window):
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtGui import QDragEnterEvent
+
+    window = make_window()
+    mime = QMimeData()
+    mime.setText("just words")
+    event = QDragEnterEvent(
+        QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    window.dragEnterEvent(event)
+    assert not event.isAccepted() and not window.drop_hint.isVisible()
+    web = QMimeData()
+    web.setUrls([QUrl("https://example.com/a.jpg")])
+    event = QDragEnterEvent(
+        QPoint(5, 5), Qt.DropAction.CopyAction, web, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    window.dragEnterEvent(event)
+    assert event.isAccepted() and "does not download" in window.drop_hint.text
