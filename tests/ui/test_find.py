@@ -212,12 +212,15 @@ def test_typing_runs_one_query_when_the_user_pauses(qtbot, make_window, tmp_path
     asked = []
     real = window.library.search
     window.library.search = lambda q: (asked.append(q.text), real(q))[1]
-    for ch in "harbour":
-        qtbot.keyClick(window.search, ch)
-        qtbot.wait(40)
-    qtbot.waitUntil(lambda: bool(asked) and not window._query_running, timeout=5000)
+    assert window._debounce.interval() == 250
+    qtbot.keyClicks(window.search, "harbour")  # faster than the debounce: no query per letter
+    assert asked == [] and window.stack.currentWidget() is not window.results
+    qtbot.waitUntil(lambda: bool(asked) and not window._query_running, timeout=10_000)
+    assert asked == ["harbour"] and window.stack.currentWidget() is window.results
+    qtbot.keyClicks(window.search, " boats")  # typing on after the pause runs the longer text
+    qtbot.waitUntil(lambda: len(asked) == 2 and not window._query_running, timeout=10_000)
     qtbot.wait(400)
-    assert asked == ["harbour"]
+    assert asked == ["harbour", "harbour boats"]
 
 
 def test_a_stale_query_never_replaces_a_newer_one(qtbot, make_window, tmp_path):
