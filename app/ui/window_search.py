@@ -150,7 +150,7 @@ class SearchAndViewerMixin:
         self._query_image, self._query_region = image, None
         self._query_title = f"Photos containing <b>{_escape(name)}</b>"
         self.results.show_query(self._query_title, None)
-        self.tasks.run(lambda: _query_preview(image), self._on_preview)
+        self.tasks.run(lambda: _query_preview(image), lambda preview: self._on_preview(image, preview))
         self.run_search()
 
     def search_region(self, shown: QRectF) -> None:
@@ -167,9 +167,9 @@ class SearchAndViewerMixin:
         self.results.show_query(self._query_title, pixmap.copy(shown.toRect()).toImage())
         self.run_search()
 
-    def _on_preview(self, image: QImage) -> None:
-        if self._query_image is not None:
-            self.results.show_query(self._query_title, image)
+    def _on_preview(self, image: str | bytes, preview: QImage) -> None:
+        if self._query_image is image:  # not a preview of an image dropped before this one
+            self.results.show_query(self._query_title, preview)
 
     def clear_query(self) -> None:
         """The "×": forget the image/region and the text, back to the gallery."""
