@@ -93,7 +93,12 @@ class DupesMixin:
     def _on_dupes(self, result: tuple[list[DupeGroup], dict[int, GalleryItem]]) -> None:
         self._dupes_busy = False
         groups, items = result
+        bar = self.dupes.list.verticalScrollBar()
+        scroll, current = bar.value(), self.dupes.list.currentIndex().row()
         self.dupes_model.set_groups(groups, items)
+        if current >= 0:  # after a trash or undo the user stays where they were reviewing
+            self.dupes.list.setCurrentIndex(self.dupes_model.index(min(current, self.dupes_model.rowCount() - 1)))
+        bar.setValue(scroll)
         seconds = self.dupes._elapsed()
         self.dupes.set_done(f"{len(groups):,} groups · {seconds:.1f} s" if groups else "No duplicates found")
 
