@@ -105,6 +105,9 @@ class SearchAndViewerMixin:
         self.tasks.run(lambda: library.model_status()["clip"], self._on_clip_status)
 
     def _on_clip_status(self, status: Any) -> None:
+        self.without.setEnabled(status.available)  # steering away works on meaning, which needs CLIP
+        if not status.available:
+            self.without.setToolTip("“without…” needs the CLIP weights (see the search field's tooltip)")
         if status.available:
             self.search.setPlaceholderText("Search photos (Ctrl+F)…")
             self.search.setToolTip("A caption (“a dog on a beach”) or words written in the photos")

@@ -198,6 +198,7 @@ def test_text_field_without_clip_weights_says_so_and_how_to_get_them(qtbot, tmp_
     _open_with_folder(qtbot, window, folder)
     qtbot.waitUntil(lambda: "CLIP weights" in window.search.placeholderText(), timeout=5000)
     assert "download" in window.search.toolTip().lower()
+    assert not window.without.isEnabled()
     qtbot.keyClicks(window.search, "a dog on a beach")
     qtbot.waitUntil(lambda: "need the CLIP weights" in window.results.notes.text(), timeout=10_000)
     assert window.stack.currentWidget() is window.results
