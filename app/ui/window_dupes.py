@@ -100,7 +100,8 @@ class DupesMixin:
             self.dupes.list.setCurrentIndex(self.dupes_model.index(min(current, self.dupes_model.rowCount() - 1)))
         bar.setValue(scroll)
         seconds = self.dupes._elapsed()
-        self.dupes.set_done(f"{len(groups):,} groups · {seconds:.1f} s" if groups else "No duplicates found")
+        took = f" · {seconds:.1f} s" if seconds >= 0.1 else ""
+        self.dupes.set_done(f"{len(groups):,} groups{took}" if groups else "No duplicates found")
 
     def _on_dupes_failed(self, exc: BaseException) -> None:
         self._dupes_busy = False
