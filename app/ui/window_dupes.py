@@ -101,7 +101,8 @@ class DupesMixin:
         bar.setValue(scroll)
         seconds = self.dupes._elapsed()
         took = f" · {seconds:.1f} s" if seconds >= 0.1 else ""
-        self.dupes.set_done(f"{len(groups):,} groups{took}" if groups else "No duplicates found")
+        plural = "" if len(groups) == 1 else "s"
+        self.dupes.set_done(f"{len(groups):,} group{plural}{took}" if groups else "No duplicates found")
 
     def _on_dupes_failed(self, exc: BaseException) -> None:
         self._dupes_busy = False
