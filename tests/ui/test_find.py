@@ -76,7 +76,7 @@ def test_dropping_a_crop_file_shows_its_photo_first_with_the_box(qtbot, make_win
     qtbot.waitUntil(lambda: window.results.query_image.pixmap() is not None and window.results.query_image.isVisible())
     # The box is drawn on the thumbnail: the cell's pixels along the box's edge are the badge colour.
     window.results.grid.viewport().repaint()
-    qtbot.waitUntil(lambda: model.data(model.index(0), Qt.ItemDataRole.DecorationRole) is not None, timeout=5000)
+    qtbot.waitUntil(lambda: model.data(model.index(0), Qt.ItemDataRole.DecorationRole) is not None, timeout=15_000)
     shot = window.results.grid.viewport().grab().toImage()
     rect = window.results.grid.visualRect(model.index(0))
     assert _has_green_box(shot, rect)
@@ -148,7 +148,7 @@ def test_opening_a_hit_zooms_the_viewer_to_the_match(qtbot, make_window, tmp_pat
     _wait_results(qtbot, window)
     window.open_result(0)
     view = window.viewer.view
-    qtbot.waitUntil(lambda: view.has_match, timeout=5000)
+    qtbot.waitUntil(lambda: view.has_match, timeout=15_000)
     assert window.viewer.match_button.isVisible() and window.viewer.match_button.isChecked()
     visible = view.mapToScene(view.viewport().rect()).boundingRect()
     assert visible.width() < 640 * 0.8  # zoomed in on the crop, not the whole photo
@@ -172,7 +172,7 @@ def test_rubber_band_region_finds_the_other_photo_containing_it(qtbot, make_wind
     row = next(r for r, it in enumerate(window.model.items) if it.name == "p1.jpg")
     window.open_viewer(row)
     view = window.viewer.view
-    qtbot.waitUntil(lambda: view.image_size[0] == 640, timeout=5000)
+    qtbot.waitUntil(lambda: view.image_size[0] == 640, timeout=15_000)
     window.viewer.select_button.click()
     a = view.mapFromScene(QPointF(CROP[0], CROP[1]))
     b = view.mapFromScene(QPointF(CROP[2], CROP[3]))
@@ -196,7 +196,7 @@ def test_text_field_without_clip_weights_says_so_and_how_to_get_them(qtbot, tmp_
     qtbot.addWidget(window)
     window.show()
     _open_with_folder(qtbot, window, folder)
-    qtbot.waitUntil(lambda: "CLIP weights" in window.search.placeholderText(), timeout=5000)
+    qtbot.waitUntil(lambda: "CLIP weights" in window.search.placeholderText(), timeout=15_000)
     assert "download" in window.search.toolTip().lower()
     assert not window.without.isEnabled()
     qtbot.keyClicks(window.search, "a dog on a beach")
@@ -277,7 +277,7 @@ def test_the_box_is_mapped_onto_the_thumbnail_of_an_exif_rotated_photo(qtbot, ma
     assert model.item(0).name == "rotated.jpg" and (model.item(0).width, model.item(0).height) == (480, 640)
     assert _box_iou(model.hit(0).box, box) > 0.8
     first = model.index(0)
-    qtbot.waitUntil(lambda: model.data(first, Qt.ItemDataRole.DecorationRole) is not None, timeout=5000)
+    qtbot.waitUntil(lambda: model.data(first, Qt.ItemDataRole.DecorationRole) is not None, timeout=15_000)
     pix = model.data(first, Qt.ItemDataRole.DecorationRole)
     assert pix.height() > pix.width()  # the thumbnail is upright too
     grid = window.results.grid
