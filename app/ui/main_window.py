@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -35,6 +35,7 @@ from app.ui.models_dialog import ModelsDialog
 from app.ui.panels import PHASES, FailuresDialog, FoldersPanel, ProgressPanel, StatusLine, WelcomeView
 from app.ui.thumbnails import ThumbnailLoader
 from app.ui.viewer import ViewerPage
+from app.ui.window_dupes import DupesMixin
 from app.ui.window_live import LiveFoldersMixin
 from app.ui.window_search import SearchAndViewerMixin
 from app.ui.window_trash import TrashMixin
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 REFRESH_WHILE_INDEXING_MS = 1000  # new photos show up in the grid about once a second
 
 
-class MainWindow(LiveFoldersMixin, SearchAndViewerMixin, TrashMixin, QMainWindow):
+class MainWindow(LiveFoldersMixin, SearchAndViewerMixin, DupesMixin, TrashMixin, QMainWindow):
     library_opened = Signal(object)
     listing_shown = Signal(int)  # rows now in the grid
 
@@ -144,13 +145,15 @@ class MainWindow(LiveFoldersMixin, SearchAndViewerMixin, TrashMixin, QMainWindow
         self.sort.currentIndexChanged.connect(self._on_sort_changed)
         self.search = QLineEdit(placeholderText="Search photos (Ctrl+F)…", clearButtonEnabled=True)
         self.search.setMaximumWidth(360)
-        self.search.returnPressed.connect(self.run_search)
         tb.addAction(self.add_action)
         tb.addSeparator()
         tb.addWidget(self.sort)
         tb.addSeparator()
         tb.addWidget(self.search)
+        self._build_find(tb, self.stack)
+        self._build_dupes(self.stack)
         tb.addSeparator()
+        tb.addAction(self.dupes_action)
         tb.addAction(self.models_action)
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
@@ -158,9 +161,11 @@ class MainWindow(LiveFoldersMixin, SearchAndViewerMixin, TrashMixin, QMainWindow
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
         edit = menu.addMenu("&Edit")
-        for a in (self.find_action, self.trash_action, self.undo_action):
+        for a in (self.find_action, self.paste_action, self.trash_action, self.undo_action):
             edit.addAction(a)
-        menu.addMenu("&Tools").addAction(self.models_action)
+        tools = menu.addMenu("&Tools")
+        tools.addAction(self.dupes_action)
+        tools.addAction(self.models_action)
         self._update_trash_actions()
 
     def _action(self, text: str, shortcut: Any, slot: Any) -> QAction:
@@ -323,7 +328,7 @@ class MainWindow(LiveFoldersMixin, SearchAndViewerMixin, TrashMixin, QMainWindow
             self.stack.setCurrentWidget(self.welcome)
 
     def refresh_listing(self) -> None:
-        if self.library is None or self.search.text().strip():
+        if self.library is None:
             return
         self._listing_generation += 1
         gen, order, folder = self._listing_generation, self.sort.currentData(), self._folder_id
@@ -369,15 +374,6 @@ class MainWindow(LiveFoldersMixin, SearchAndViewerMixin, TrashMixin, QMainWindow
         if note is not None:
             self.status_line.note = note
         self.status_line.refresh()
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if any(u.isLocalFile() and Path(u.toLocalFile()).is_dir() for u in event.mimeData().urls()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        folders = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        self.add_folders([f for f in folders if Path(f).is_dir()])
-        event.acceptProposedAction()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
