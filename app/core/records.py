@@ -29,6 +29,8 @@ class FastRecord:
     size: int | None = None  # new (size, mtime_ns) to record for a changed file
     mtime_ns: int | None = None
     local_features: LocalFeatures | None = None  # crop search's codes of the working image
+    colour: bytes | None = None  # 64-byte palette histogram (app/imaging/colour.py)
+    colour_version: str | None = None
 
 
 @dataclass(slots=True)

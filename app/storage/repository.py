@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, u
 
 from app.core.models import Folder, Photo, PhotoState, Region, RegionKind
 from app.core.records import FastRecord, RegionPassRecord, RegionRecord
+from app.storage.colour_repo import delete_colour, write_colour
 from app.storage.features_repo import delete_features, write_features
 from app.storage.schema import embeddings, folders, hashes, meta, photos, regions
 
@@ -239,6 +240,7 @@ class PhotoRepository:
                 elif rec.error is not None:
                     changes.merge(self._clear_analysis(conn, rec.photo_id))
                     delete_features(conn, rec.photo_id)
+                    delete_colour(conn, rec.photo_id)
                     conn.execute(
                         update(photos)
                         .where(photos.c.id == rec.photo_id)
@@ -287,6 +289,10 @@ class PhotoRepository:
             write_features(conn, rec.photo_id, lf.version, lf.codes, lf.xy, lf.scale)
         else:
             delete_features(conn, rec.photo_id)
+        if rec.colour is not None and rec.colour_version:
+            write_colour(conn, rec.photo_id, rec.colour_version, rec.colour)
+        else:
+            delete_colour(conn, rec.photo_id)
         return changes
 
     def _move(self, conn: Connection, rec: FastRecord) -> VectorChanges:

@@ -1,0 +1,263 @@
+"""SQL of tags: automatic tags (detector, zero-shot) per photo, the user's additions and removals, and
+the per-photo keys that say which automatic tags are current.
+
+The tags a photo shows are ``(automatic - removed by the user) | added by the user``; every read here
+applies that rule, so the user's word wins over any re-index.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, text, update
+
+from app.core.models import Box, PhotoState, RegionKind
+from app.storage.schema import meta, photos, regions
+from app.storage.schema_tags import photo_tags, tag_state, user_tags
+
+DETECTOR, ZEROSHOT, USER = "detector", "zeroshot", "user"
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class TagRow:
+    tag: str
+    source: str  # "detector" | "zeroshot" | "user"
+    score: float
+    count: int
+    model: str | None
+
+
+# (photo, tag) pairs the photo shows: automatic ones the user did not remove, plus the user's own.
+_EFFECTIVE = """
+    SELECT photo_id, tag FROM photo_tags
+    EXCEPT SELECT photo_id, tag FROM user_tags WHERE action = 'remove'
+    UNION SELECT photo_id, tag FROM user_tags WHERE action = 'add'
+"""
+
+
+def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class TagsRepository:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # The tag pass: what is due, what it reads, what it writes
+
+    def photos_due_detector(self) -> list[tuple[int, str]]:
+        """(photo id, regions key) of indexed photos whose region pass ran since their detector tags were made."""
+        q = (
+            select(photos.c.id, photos.c.regions_key)
+            .select_from(photos.outerjoin(tag_state, tag_state.c.photo_id == photos.c.id))
+            .where(photos.c.state == PhotoState.INDEXED, photos.c.regions_key.is_not(None))
+            .where(or_(tag_state.c.detector_key.is_(None), tag_state.c.detector_key != photos.c.regions_key))
+            .order_by(photos.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [(r.id, r.regions_key) for r in conn.execute(q)]
+
+    def object_labels(self, photo_ids: Sequence[int]) -> dict[int, list[tuple[str, int, float]]]:
+        """Per photo: (label, boxes with it, best confidence) of its detector regions."""
+        out: dict[int, list[tuple[str, int, float]]] = defaultdict(list)
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(photo_ids)):
+                q = (
+                    select(regions.c.photo_id, regions.c.label, func.count(), func.max(regions.c.confidence))
+                    .where(regions.c.photo_id.in_(chunk), regions.c.kind == RegionKind.OBJECT)
+                    .where(regions.c.label.is_not(None))
+                    .group_by(regions.c.photo_id, regions.c.label)
+                )
+                for pid, label, n, conf in conn.execute(q):
+                    out[pid].append((label, int(n), float(conf if conf is not None else 1.0)))
+        return out
+
+    def photos_of_model(self, model: str) -> list[int]:
+        """Indexed photos whose whole-photo embedding is in ``model``'s space."""
+        q = select(photos.c.id).where(photos.c.state == PhotoState.INDEXED, photos.c.clip_model == model)
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(q.order_by(photos.c.id))]
+
+    def photos_due_zeroshot(self, model: str, key: str) -> list[int]:
+        q = (
+            select(photos.c.id)
+            .select_from(photos.outerjoin(tag_state, tag_state.c.photo_id == photos.c.id))
+            .where(photos.c.state == PhotoState.INDEXED, photos.c.clip_model == model)
+            .where(or_(tag_state.c.zeroshot_key.is_(None), tag_state.c.zeroshot_key != key))
+            .order_by(photos.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(q)]
+
+    def write_auto(self, source: str, items: Iterable[tuple[int, str, list[tuple[str, float, int]]]]) -> int:
+        """Replace the ``source`` tags of photos: (photo id, key, [(tag, score, count)]); returns rows written."""
+        key_col = tag_state.c.detector_key if source == DETECTOR else tag_state.c.zeroshot_key
+        written = 0
+        with self.engine.begin() as conn:
+            for pid, key, tags in items:
+                if conn.execute(select(photos.c.id).where(photos.c.id == pid)).first() is None:
+                    continue  # deleted while the pass ran
+                conn.execute(delete(photo_tags).where(photo_tags.c.photo_id == pid, photo_tags.c.source == source))
+                if tags:
+                    conn.execute(
+                        insert(photo_tags),
+                        [
+                            {"photo_id": pid, "tag": t, "source": source, "score": s, "count": n, "model": key}
+                            for t, s, n in tags
+                        ],
+                    )
+                    written += len(tags)
+                done = conn.execute(update(tag_state).where(tag_state.c.photo_id == pid).values({key_col: key}))
+                if done.rowcount == 0:
+                    conn.execute(insert(tag_state).values({"photo_id": pid, key_col.name: key}))
+        return written
+
+    def drop_stale_zeroshot(self) -> int:
+        """Zero-shot tags of a photo whose embedding is no longer in their model's space (model changed, no
+        text tower to re-tag with): they described a vector that is gone."""
+        stmt = text(
+            "DELETE FROM photo_tags WHERE source = 'zeroshot' AND photo_id IN ("
+            " SELECT t.photo_id FROM photo_tags t JOIN photos p ON p.id = t.photo_id"
+            " WHERE t.source = 'zeroshot' AND (p.clip_model IS NULL OR substr(t.model, 1, length(p.clip_model) + 1)"
+            " != p.clip_model || '|'))"
+        )
+        with self.engine.begin() as conn:
+            n = conn.execute(stmt).rowcount
+            conn.execute(
+                text(
+                    "UPDATE tag_state SET zeroshot_key = NULL WHERE photo_id IN (SELECT id FROM photos WHERE"
+                    " clip_model IS NULL OR substr(tag_state.zeroshot_key, 1, length(clip_model) + 1)"
+                    " != clip_model || '|')"
+                )
+            )
+        return int(n or 0)
+
+    def calibration(self, key: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(meta.c.value).where(meta.c.key == f"tags:calibration:{key}")).first()
+        return json.loads(row[0]) if row else None
+
+    def save_calibration(self, key: str, value: dict) -> None:
+        k = f"tags:calibration:{key}"
+        with self.engine.begin() as conn:
+            conn.execute(delete(meta).where(meta.c.key == k))
+            conn.execute(insert(meta).values(key=k, value=json.dumps(value)))
+
+    # The user's word
+
+    def set_user_tag(self, photo_id: int, tag: str, action: str) -> None:
+        """Record that the user added or removed ``tag`` on a photo (the last word wins)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(user_tags).where(user_tags.c.photo_id == photo_id, user_tags.c.tag == tag))
+            conn.execute(insert(user_tags).values(photo_id=photo_id, tag=tag, action=action, at=time.time()))
+
+    def has_auto(self, photo_id: int, tag: str) -> bool:
+        q = select(photo_tags.c.tag).where(photo_tags.c.photo_id == photo_id, photo_tags.c.tag == tag)
+        with self.engine.connect() as conn:
+            return conn.execute(q.limit(1)).first() is not None
+
+    # Reading
+
+    def tags_of(self, photo_id: int) -> list[TagRow]:
+        """The tags a photo shows, one row per (tag, source); the user's additions as source "user"."""
+        with self.engine.connect() as conn:
+            q = select(user_tags.c.tag, user_tags.c.action).where(user_tags.c.photo_id == photo_id)
+            choices: dict[str, str] = {r[0]: r[1] for r in conn.execute(q)}
+            auto = conn.execute(
+                select(photo_tags)
+                .where(photo_tags.c.photo_id == photo_id)
+                .order_by(photo_tags.c.source, photo_tags.c.count.desc(), photo_tags.c.score.desc())
+            ).all()
+        out = [TagRow(t, USER, 1.0, 1, None) for t, a in sorted(choices.items()) if a == "add"]
+        out += [
+            TagRow(r.tag, r.source, float(r.score), int(r.count), r.model)
+            for r in auto
+            if choices.get(r.tag) != "remove"
+        ]
+        return out
+
+    def removed_of(self, photo_id: int) -> list[str]:
+        q = select(user_tags.c.tag).where(user_tags.c.photo_id == photo_id, user_tags.c.action == "remove")
+        with self.engine.connect() as conn:
+            return sorted(r[0] for r in conn.execute(q))
+
+    def photos_with_tag(self, tag: str) -> dict[int, tuple[str, float, int]]:
+        """Indexed photos showing ``tag``: photo id -> (strongest source, its score, count).
+
+        Sources rank user > detector > zeroshot: a person's word, then a box, then a guess.
+        """
+        rank = {USER: 0, DETECTOR: 1, ZEROSHOT: 2}
+        out: dict[int, tuple[str, float, int]] = {}
+        with self.engine.connect() as conn:
+            q = select(user_tags.c.photo_id, user_tags.c.action).where(user_tags.c.tag == tag)
+            choices: dict[int, str] = {r[0]: r[1] for r in conn.execute(q)}
+            auto = conn.execute(
+                select(photo_tags.c.photo_id, photo_tags.c.source, photo_tags.c.score, photo_tags.c.count)
+                .join(photos, photos.c.id == photo_tags.c.photo_id)
+                .where(photo_tags.c.tag == tag, photos.c.state == PhotoState.INDEXED)
+            ).all()
+            added = [pid for pid, a in choices.items() if a == "add"]
+            indexed: set[int] = set()
+            for chunk in _chunks(added):
+                indexed.update(
+                    r[0]
+                    for r in conn.execute(
+                        select(photos.c.id).where(photos.c.id.in_(chunk), photos.c.state == PhotoState.INDEXED)
+                    )
+                )
+        for pid in added:
+            if pid in indexed:
+                out[pid] = (USER, 1.0, 1)
+        for pid, source, score, count in auto:
+            if choices.get(pid) == "remove":
+                continue
+            best = out.get(pid)
+            if best is None or rank[source] < rank[best[0]]:
+                out[pid] = (source, float(score), int(count))
+        return out
+
+    def tag_counts(self) -> list[tuple[str, int, dict[str, int]]]:
+        """Every tag in use: (tag, photos showing it, photos per source), most used first."""
+        with self.engine.connect() as conn:
+            totals = conn.execute(
+                text(
+                    f"SELECT e.tag, COUNT(*) FROM ({_EFFECTIVE}) e JOIN photos p ON p.id = e.photo_id"
+                    " WHERE p.state = 'indexed' GROUP BY e.tag"
+                )
+            ).all()
+            by_source = conn.execute(
+                text(
+                    "SELECT t.tag, t.source, COUNT(DISTINCT t.photo_id) FROM photo_tags t"
+                    " JOIN photos p ON p.id = t.photo_id"
+                    " LEFT JOIN user_tags u ON u.photo_id = t.photo_id AND u.tag = t.tag AND u.action = 'remove'"
+                    " WHERE p.state = 'indexed' AND u.photo_id IS NULL GROUP BY t.tag, t.source"
+                    " UNION ALL SELECT u.tag, 'user', COUNT(*) FROM user_tags u JOIN photos p ON p.id = u.photo_id"
+                    " WHERE u.action = 'add' AND p.state = 'indexed' GROUP BY u.tag"
+                )
+            ).all()
+        sources: dict[str, dict[str, int]] = defaultdict(dict)
+        for tag, source, n in by_source:
+            sources[tag][source] = int(n)
+        out = [(tag, int(n), sources.get(tag, {})) for tag, n in totals]
+        out.sort(key=lambda t: (-t[1], t[0]))
+        return out
+
+    def object_boxes(self, photo_ids: Sequence[int], label: str) -> dict[int, Box]:
+        """The most confident detector box labelled ``label`` in each photo that has one."""
+        out: dict[int, tuple[float, Box]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(photo_ids)):
+                q = select(regions).where(
+                    and_(regions.c.photo_id.in_(chunk), regions.c.kind == RegionKind.OBJECT, regions.c.label == label)
+                )
+                for r in conn.execute(q):
+                    conf = float(r.confidence if r.confidence is not None else 1.0)
+                    if r.photo_id not in out or conf > out[r.photo_id][0]:
+                        out[r.photo_id] = (conf, (float(r.x0), float(r.y0), float(r.x1), float(r.y1)))
+        return {pid: box for pid, (_, box) in out.items()}
