@@ -13,7 +13,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.core.models import Box, PhotoState, RegionKind
 from app.storage.schema import meta, photos, regions
@@ -96,26 +97,39 @@ class TagsRepository:
             return [r[0] for r in conn.execute(q)]
 
     def write_auto(self, source: str, items: Iterable[tuple[int, str, list[tuple[str, float, int]]]]) -> int:
-        """Replace the ``source`` tags of photos: (photo id, key, [(tag, score, count)]); returns rows written."""
+        """Replace the ``source`` tags of photos: (photo id, key, [(tag, score, count)]); returns rows written.
+
+        One transaction, set-wise statements: the tag pass writes thousands of photos at a time.
+        """
         key_col = tag_state.c.detector_key if source == DETECTOR else tag_state.c.zeroshot_key
+        items = list(items)
         written = 0
         with self.engine.begin() as conn:
-            for pid, key, tags in items:
-                if conn.execute(select(photos.c.id).where(photos.c.id == pid)).first() is None:
-                    continue  # deleted while the pass ran
-                conn.execute(delete(photo_tags).where(photo_tags.c.photo_id == pid, photo_tags.c.source == source))
-                if tags:
-                    conn.execute(
-                        insert(photo_tags),
-                        [
-                            {"photo_id": pid, "tag": t, "source": source, "score": s, "count": n, "model": key}
-                            for t, s, n in tags
-                        ],
-                    )
-                    written += len(tags)
-                done = conn.execute(update(tag_state).where(tag_state.c.photo_id == pid).values({key_col: key}))
-                if done.rowcount == 0:
-                    conn.execute(insert(tag_state).values({"photo_id": pid, key_col.name: key}))
+            alive: set[int] = set()
+            for chunk in _chunks([pid for pid, _, _ in items]):
+                alive.update(r[0] for r in conn.execute(select(photos.c.id).where(photos.c.id.in_(chunk))))
+            items = [it for it in items if it[0] in alive]  # photos deleted while the pass ran are skipped
+            for chunk in _chunks([pid for pid, _, _ in items]):
+                conn.execute(delete(photo_tags).where(photo_tags.c.photo_id.in_(chunk), photo_tags.c.source == source))
+            rows = [
+                {"photo_id": pid, "tag": t, "source": source, "score": sc, "count": n, "model": key}
+                for pid, key, tags in items
+                for t, sc, n in tags
+            ]
+            if rows:
+                conn.execute(insert(photo_tags), rows)
+                written = len(rows)
+            if items:
+                stmt = sqlite_insert(tag_state)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["photo_id"], set_={key_col.name: stmt.excluded[key_col.name]}
+                    ),
+                    [
+                        {"photo_id": pid, "detector_key": None, "zeroshot_key": None, key_col.name: key}
+                        for pid, key, _ in items
+                    ],
+                )
         return written
 
     def drop_stale_zeroshot(self) -> int:
