@@ -15,7 +15,7 @@ and the adaptive cut-off then runs on what is left, so a filter never turns "20 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 
 import numpy as np
 
@@ -27,7 +27,7 @@ MIN_COLOUR_SHARE = 0.05  # of the photo's pixels near the asked colour (soft, se
 COLOUR_LIMIT = 500  # a colour ranking without --top lists at most this many photos
 
 
-def keep_allowed(hits: Iterable[SearchHit], allowed: set[int] | None) -> list[SearchHit]:
+def keep_allowed(hits: Iterable[SearchHit], allowed: Container[int] | None) -> list[SearchHit]:
     return list(hits) if allowed is None else [h for h in hits if h.photo_id in allowed]
 
 
@@ -52,10 +52,37 @@ def tag_strength(source: str, score: float) -> float:
     return float(score)
 
 
-def intersect(sets: Iterable[set[int]]) -> set[int]:
-    out: set[int] | None = None
-    for s in sorted(sets, key=len):
-        out = set(s) if out is None else out & s
-        if not out:
-            break
-    return out or set()
+class Allowed:
+    """The photos a filter lets through, each with a rank score (tag strength; 0 for a colour filter).
+
+    Arrays, not a dict: a common tag at 100,000 photos matches ~40,000 of them, and a tag-only query
+    wants only the best few, which ``ranked`` finds with a partial sort.
+    """
+
+    def __init__(self, ids: np.ndarray, scores: np.ndarray | None = None) -> None:
+        self.ids = np.asarray(ids, np.int64)
+        self.scores = np.zeros(len(self.ids), np.float32) if scores is None else np.asarray(scores, np.float32)
+        self._set: frozenset[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, photo_id: object) -> bool:
+        if self._set is None:
+            self._set = frozenset(self.ids.tolist())
+        return photo_id in self._set
+
+    def restrict(self, keep: np.ndarray) -> Allowed:
+        mask = np.isin(self.ids, np.asarray(keep, np.int64))
+        return Allowed(self.ids[mask], self.scores[mask])
+
+    def ranked(self, top: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, scores) best first (ties: lower id first), at most ``top``."""
+        ids, scores = self.ids, self.scores
+        if top is not None and top < len(ids):
+            part = np.argpartition(-scores, top - 1)[:top]
+            cut_score = scores[part].min()
+            pick = np.flatnonzero(scores >= cut_score)  # every tie at the edge, then the exact order below
+            ids, scores = ids[pick], scores[pick]
+        order = np.lexsort((ids, -scores))[: top if top is not None else None]
+        return ids[order], scores[order]

@@ -15,7 +15,7 @@ import numpy as np
 from app.core.errors import BadInputError, ModelUnavailableError
 from app.core.models import Photo, PhotoState, SearchHit, SearchQuery, SearchResults
 from app.core.protocols import TextEncoder
-from app.search.filters import FILTER_POOL, cut, keep_allowed
+from app.search.filters import FILTER_POOL, Allowed, cut, keep_allowed
 from app.search.merge import merge_hits
 from app.search.query_image import QueryImage, load_query_image
 from app.search.semantic import rank_by_vector
@@ -148,8 +148,9 @@ class SearchMixin(LibraryCore):
         """Photos whose recognised text matches (the words mixin overrides this)."""
         return []
 
-    def _filter_ids(self, query: SearchQuery, results: SearchResults) -> set[int] | None:
-        """Photos the query's tag/colour filters allow, None without filters (the tags mixin overrides this)."""
+    def _filter_ids(self, query: SearchQuery, results: SearchResults) -> Allowed | None:
+        """Photos the query's tag/colour filters allow (with a rank score), None without filters (the tags mixin
+        overrides this)."""
         return None
 
     def _filter_only_hits(

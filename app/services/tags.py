@@ -11,8 +11,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from app.core.errors import BadInputError
-from app.core.models import HitKind, IndexStats, Photo, SearchHit, SearchQuery, SearchResults
+from app.core.models import HitKind, IndexStats, Photo, PhotoState, SearchHit, SearchQuery, SearchResults
 from app.imaging.colour import (
     COLOUR_VERSION,
     colour_descriptor,
@@ -30,9 +32,10 @@ from app.indexing.tagging import (
     run_detector_tags,
     run_zeroshot_tags,
 )
-from app.search.filters import COLOUR_LIMIT, MIN_COLOUR_SHARE, intersect, tag_strength
+from app.search.filters import COLOUR_LIMIT, MIN_COLOUR_SHARE, Allowed, tag_strength
 from app.services.search import SearchMixin
 from app.storage.colour_repo import ColourRepository, ColourStore
+from app.storage.tag_index import TagIndex
 from app.storage.tags_repo import DETECTOR, TagRow, TagsRepository
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,7 @@ class TagCount:
 class TagsMixin(SearchMixin):
     _colour_store: ColourStore | None = None
     _vocabulary: TagVocabulary | None = None
+    _tag_index: TagIndex | None = None
 
     # Reading and editing tags
 
@@ -210,29 +214,32 @@ class TagsMixin(SearchMixin):
 
     # Search hooks
 
-    def _filter_ids(self, query: SearchQuery, results: SearchResults) -> set[int] | None:
-        """Photos the query's filters allow (None: no filter): every tag, and the colour when it filters."""
-        sets: list[set[int]] = []
-        repo = self._tags_repo
-        for raw in query.tags:
-            tag = normalize_tag(raw)
-            if not tag:
-                raise BadInputError("a tag needs some text")
-            found = set(repo.photos_with_tag(tag))
-            if not found:
-                results.notes.append(_no_such_tag(tag, [c.tag for c in self.tag_counts()]))
-            sets.append(found)
+    def tag_index(self) -> TagIndex:
+        """Every photo's tags in memory (reloaded when any process changes a tag)."""
+        if self._tag_index is None:
+            self._tag_index = TagIndex(self._tags_repo, tag_strength)
+        return self._tag_index
+
+    def _filter_ids(self, query: SearchQuery, results: SearchResults) -> Allowed | None:
+        """Photos the query's filters allow (None: no filter), each with its tag strength: every tag must be
+        shown, and the colour must be there when it filters text/image results."""
+        allowed: Allowed | None = None
+        tags = [normalize_tag(t) for t in query.tags]
+        if any(not t for t in tags):
+            raise BadInputError("a tag needs some text")
+        if tags:
+            index = self.tag_index()
+            allowed = Allowed(*index.matching(tags))
+            if not len(allowed):
+                known = index.known()
+                results.notes += [_no_such_tag(t, known) for t in dict.fromkeys(tags) if t not in known]
         if query.colour is not None and _ranked_by_content(query):
             weights = self._colour_weights(query.colour)
             ids, _ = self.colours().rank_colour(weights, MIN_COLOUR_SHARE, len(self.colours()))
-            sets.append(set(ids.tolist()))
-        if not sets:
-            return None
-        return intersect(sets)
+            allowed = Allowed(np.sort(ids)) if allowed is None else allowed.restrict(ids)
+        return allowed
 
-    def _filter_only_hits(
-        self, query: SearchQuery, allowed: set[int] | None, results: SearchResults
-    ) -> list[SearchHit]:
+    def _filter_only_hits(self, query: SearchQuery, allowed: Allowed | None, results: SearchResults) -> list[SearchHit]:
         """A query of tags and/or a colour only: the colour ranks, tags filter (or list, alone)."""
         if query.colour is not None:
             weights = self._colour_weights(query.colour)
@@ -242,43 +249,34 @@ class TagsMixin(SearchMixin):
                 ids, shares = store.rank_colour(weights, MIN_COLOUR_SHARE, limit)
                 pairs = list(zip(ids.tolist(), shares.tolist(), strict=True))
             else:
-                got = store.shares(weights, allowed)
+                got = store.shares(weights, allowed.ids.tolist())
                 pairs = sorted(((p, s) for p, s in got.items() if s >= MIN_COLOUR_SHARE), key=lambda t: (-t[1], t[0]))
                 pairs = pairs[: query.top] if query.top else pairs
             if not pairs and len(store) == 0:
                 results.notes.append("no colour descriptors yet: run 'shoebox index'")
             return self._photo_hits([p for p, _ in pairs], [s for _, s in pairs], "colour_share")
-        return self._tag_list(query, allowed or set())
+        return self._tag_list(query, allowed if allowed is not None else Allowed(np.zeros(0, np.int64)))
 
-    def _tag_list(self, query: SearchQuery, allowed: set[int]) -> list[SearchHit]:
-        repo = self._tags_repo
-        tags = [normalize_tag(t) for t in query.tags]
-        per_tag = [repo.photos_with_tag(t) for t in tags]
-        scored = []
-        for pid in allowed:
-            strengths = [tag_strength(m[pid][0], m[pid][1]) for m in per_tag]
-            scored.append((sum(strengths) / len(strengths), pid))
-        scored.sort(key=lambda t: (-t[0], t[1]))
-        if query.top:
-            scored = scored[: query.top]
-        pids = [p for _, p in scored]
+    def _tag_list(self, query: SearchQuery, allowed: Allowed) -> list[SearchHit]:
+        """Photos showing every tag, strongest first (user's word, then detector confidence, then zero-shot);
+        a hit carries the box of the tag's object where a detector drew one."""
+        ids, scores = allowed.ranked(query.top)
+        pids = ids.tolist()
         photos = self.repo.photos_by_ids(pids)
         boxes: dict[int, tuple[str, tuple[float, float, float, float]]] = {}
-        for tag, found in zip(tags, per_tag, strict=True):
-            wanting = [p for p in pids if p not in boxes and found[p][0] == DETECTOR]
-            for pid, box in repo.object_boxes(wanting, tag).items():
+        for tag in dict.fromkeys(normalize_tag(t) for t in query.tags):
+            for pid, box in self._tags_repo.object_boxes([p for p in pids if p not in boxes], tag).items():
                 boxes[pid] = (tag, box)
         hits = []
-        for score, pid in scored:
+        for pid, score in zip(pids, scores.tolist(), strict=True):
             photo = photos.get(pid)
-            if photo is None:
+            if photo is None or photo.state != PhotoState.INDEXED:
                 continue
-            details: dict[str, object] = {"tags": {t: m[pid][0] for t, m in zip(tags, per_tag, strict=True)}}
             if pid in boxes:
                 label, box = boxes[pid]
-                hits.append(SearchHit(pid, photo.path, score, HitKind.OBJECT, box=box, label=label, details=details))
+                hits.append(SearchHit(pid, photo.path, score, HitKind.OBJECT, box=box, label=label))
             else:
-                hits.append(SearchHit(pid, photo.path, score, HitKind.PHOTO, details=details))
+                hits.append(SearchHit(pid, photo.path, score, HitKind.PHOTO))
         return hits
 
     def _photo_hits(self, pids: list[int], scores: list[float], what: str) -> list[SearchHit]:

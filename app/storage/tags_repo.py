@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, delete, func, insert, or_, select, text
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.core.models import Box, PhotoState, RegionKind
@@ -39,6 +39,18 @@ _EFFECTIVE = """
     EXCEPT SELECT photo_id, tag FROM user_tags WHERE action = 'remove'
     UNION SELECT photo_id, tag FROM user_tags WHERE action = 'add'
 """
+
+
+_GENERATION = "tags:generation"
+
+
+def _bump(conn: Connection) -> None:
+    """Count a change of the tags, so in-memory tag indexes (this process or another) reload."""
+    row = conn.execute(select(meta.c.value).where(meta.c.key == _GENERATION)).first()
+    if row is None:
+        conn.execute(insert(meta).values(key=_GENERATION, value="1"))
+    else:
+        conn.execute(update(meta).where(meta.c.key == _GENERATION).values(value=str(int(row[0]) + 1)))
 
 
 def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
@@ -120,6 +132,7 @@ class TagsRepository:
                 conn.execute(insert(photo_tags), rows)
                 written = len(rows)
             if items:
+                _bump(conn)
                 stmt = sqlite_insert(tag_state)
                 conn.execute(
                     stmt.on_conflict_do_update(
@@ -135,22 +148,44 @@ class TagsRepository:
     def drop_stale_zeroshot(self) -> int:
         """Zero-shot tags of a photo whose embedding is no longer in their model's space (model changed, no
         text tower to re-tag with): they described a vector that is gone."""
-        stmt = text(
-            "DELETE FROM photo_tags WHERE source = 'zeroshot' AND photo_id IN ("
-            " SELECT t.photo_id FROM photo_tags t JOIN photos p ON p.id = t.photo_id"
-            " WHERE t.source = 'zeroshot' AND (p.clip_model IS NULL OR substr(t.model, 1, length(p.clip_model) + 1)"
-            " != p.clip_model || '|'))"
+        # Correlated on the primary key: one look-up per row, not a scan of photos per row.
+        current = (
+            "EXISTS (SELECT 1 FROM photos p WHERE p.id = {t}.photo_id AND p.clip_model IS NOT NULL"
+            " AND substr({t}.{col}, 1, length(p.clip_model) + 1) = p.clip_model || '|')"
         )
         with self.engine.begin() as conn:
-            n = conn.execute(stmt).rowcount
+            n = conn.execute(
+                text(
+                    "DELETE FROM photo_tags WHERE source = 'zeroshot' AND NOT "
+                    + current.format(t="photo_tags", col="model")
+                )
+            ).rowcount
             conn.execute(
                 text(
-                    "UPDATE tag_state SET zeroshot_key = NULL WHERE photo_id IN (SELECT id FROM photos WHERE"
-                    " clip_model IS NULL OR substr(tag_state.zeroshot_key, 1, length(clip_model) + 1)"
-                    " != clip_model || '|')"
+                    "UPDATE tag_state SET zeroshot_key = NULL WHERE zeroshot_key IS NOT NULL AND NOT "
+                    + current.format(t="tag_state", col="zeroshot_key")
                 )
             )
+            if n:
+                _bump(conn)
         return int(n or 0)
+
+    def generation(self) -> int:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(meta.c.value).where(meta.c.key == _GENERATION)).first()
+        return int(row[0]) if row else 0
+
+    def effective_rows(self) -> list[tuple[int, str, str, float]]:
+        """(photo id, tag, source, score) of every tag every indexed photo shows (user additions as "user", 1.0)."""
+        q = text(
+            "SELECT t.photo_id, t.tag, t.source, t.score FROM photo_tags t JOIN photos p ON p.id = t.photo_id"
+            " LEFT JOIN user_tags u ON u.photo_id = t.photo_id AND u.tag = t.tag AND u.action = 'remove'"
+            " WHERE p.state = 'indexed' AND u.photo_id IS NULL"
+            " UNION ALL SELECT u.photo_id, u.tag, 'user', 1.0 FROM user_tags u JOIN photos p ON p.id = u.photo_id"
+            " WHERE u.action = 'add' AND p.state = 'indexed'"
+        )
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(q)]  # type: ignore[misc]
 
     def calibration(self, key: str) -> dict | None:
         with self.engine.connect() as conn:
@@ -170,11 +205,7 @@ class TagsRepository:
         with self.engine.begin() as conn:
             conn.execute(delete(user_tags).where(user_tags.c.photo_id == photo_id, user_tags.c.tag == tag))
             conn.execute(insert(user_tags).values(photo_id=photo_id, tag=tag, action=action, at=time.time()))
-
-    def has_auto(self, photo_id: int, tag: str) -> bool:
-        q = select(photo_tags.c.tag).where(photo_tags.c.photo_id == photo_id, photo_tags.c.tag == tag)
-        with self.engine.connect() as conn:
-            return conn.execute(q.limit(1)).first() is not None
+            _bump(conn)
 
     # Reading
 
@@ -200,41 +231,6 @@ class TagsRepository:
         q = select(user_tags.c.tag).where(user_tags.c.photo_id == photo_id, user_tags.c.action == "remove")
         with self.engine.connect() as conn:
             return sorted(r[0] for r in conn.execute(q))
-
-    def photos_with_tag(self, tag: str) -> dict[int, tuple[str, float, int]]:
-        """Indexed photos showing ``tag``: photo id -> (strongest source, its score, count).
-
-        Sources rank user > detector > zeroshot: a person's word, then a box, then a guess.
-        """
-        rank = {USER: 0, DETECTOR: 1, ZEROSHOT: 2}
-        out: dict[int, tuple[str, float, int]] = {}
-        with self.engine.connect() as conn:
-            q = select(user_tags.c.photo_id, user_tags.c.action).where(user_tags.c.tag == tag)
-            choices: dict[int, str] = {r[0]: r[1] for r in conn.execute(q)}
-            auto = conn.execute(
-                select(photo_tags.c.photo_id, photo_tags.c.source, photo_tags.c.score, photo_tags.c.count)
-                .join(photos, photos.c.id == photo_tags.c.photo_id)
-                .where(photo_tags.c.tag == tag, photos.c.state == PhotoState.INDEXED)
-            ).all()
-            added = [pid for pid, a in choices.items() if a == "add"]
-            indexed: set[int] = set()
-            for chunk in _chunks(added):
-                indexed.update(
-                    r[0]
-                    for r in conn.execute(
-                        select(photos.c.id).where(photos.c.id.in_(chunk), photos.c.state == PhotoState.INDEXED)
-                    )
-                )
-        for pid in added:
-            if pid in indexed:
-                out[pid] = (USER, 1.0, 1)
-        for pid, source, score, count in auto:
-            if choices.get(pid) == "remove":
-                continue
-            best = out.get(pid)
-            if best is None or rank[source] < rank[best[0]]:
-                out[pid] = (source, float(score), int(count))
-        return out
 
     def tag_counts(self) -> list[tuple[str, int, dict[str, int]]]:
         """Every tag in use: (tag, photos showing it, photos per source), most used first."""

@@ -224,6 +224,8 @@ def test_cli_tag_search_info_and_tags(tmp_path, tag_dir, capsys):
     assert info["tags"][0]["count"] == 2 and info["colours"][0]["share"] > 0.3
     assert cli_main([*base, "tags", "--json"]) == 0
     counts = {t["tag"]: t for t in json.loads(capsys.readouterr().out)["tags"]}
-    assert counts["person"]["photos"] == 3 and counts["dog"]["photos"] == 2 and counts["puppy"]["sources"] == {"user": 1}
+    assert (
+        counts["person"]["photos"] == 3 and counts["dog"]["photos"] == 2 and counts["puppy"]["sources"] == {"user": 1}
+    )
     assert cli_main([*base, "tag", str(tag_dir / "grey.jpg"), "--remove", "cat"]) == 1
     assert "has no tag 'cat'" in capsys.readouterr().err
