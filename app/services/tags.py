@@ -235,7 +235,7 @@ class TagsMixin(SearchMixin):
                 results.notes += [_no_such_tag(t, known) for t in dict.fromkeys(tags) if t not in known]
         if query.colour is not None and _ranked_by_content(query):
             weights = self._colour_weights(query.colour)
-            ids, _ = self.colours().rank_colour(weights, MIN_COLOUR_SHARE, len(self.colours()))
+            ids, _ = self.colours().rank_colour(weights, MIN_COLOUR_SHARE)
             allowed = Allowed(np.sort(ids)) if allowed is None else allowed.restrict(ids)
         return allowed
 
@@ -245,14 +245,14 @@ class TagsMixin(SearchMixin):
             weights = self._colour_weights(query.colour)
             store = self.colours()
             if allowed is None:
-                limit = len(store) if query.all else (query.top or COLOUR_LIMIT)
+                limit = None if query.all else (query.top or COLOUR_LIMIT)
                 ids, shares = store.rank_colour(weights, MIN_COLOUR_SHARE, limit)
                 pairs = list(zip(ids.tolist(), shares.tolist(), strict=True))
             else:
                 got = store.shares(weights, allowed.ids.tolist())
                 pairs = sorted(((p, s) for p, s in got.items() if s >= MIN_COLOUR_SHARE), key=lambda t: (-t[1], t[0]))
                 pairs = pairs[: query.top] if query.top else pairs
-            if not pairs and len(store) == 0:
+            if not pairs and store.repo.last_seq() == 0:
                 results.notes.append("no colour descriptors yet: run 'shoebox index'")
             return self._photo_hits([p for p, _ in pairs], [s for _, s in pairs], "colour_share")
         return self._tag_list(query, allowed if allowed is not None else Allowed(np.zeros(0, np.int64)))

@@ -9,6 +9,7 @@ reloads it. At 100,000 photos it is 6.4 MB; the float copies FAISS searches are 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
 
 import faiss
@@ -20,6 +21,7 @@ from app.storage.schema import photos
 from app.storage.schema_tags import photo_colours
 
 BINS = 64
+RECOUNT_S = 10.0
 
 
 def write_colour(conn: Connection, photo_id: int, version: str, hist: bytes) -> None:
@@ -59,10 +61,14 @@ class ColourRepository:
             row = conn.execute(select(photo_colours.c.hist).where(photo_colours.c.photo_id == photo_id)).first()
         return bytes(row[0]) if row else None
 
-    def signature(self) -> tuple[int, int]:
+    def last_seq(self) -> int:
+        """The largest seq: O(1) (seq is the rowid), changes whenever a row is written."""
         with self.engine.connect() as conn:
-            n, top = conn.execute(select(func.count(), func.max(photo_colours.c.seq))).one()
-        return int(n), int(top or 0)
+            return int(conn.execute(select(func.max(photo_colours.c.seq))).scalar() or 0)
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(photo_colours)).scalar() or 0)
 
     def rows_after(self, seq: int, version: str) -> tuple[np.ndarray, np.ndarray, int]:
         """(photo ids, (n, 64) uint8 descriptors, largest seq) of ``version`` rows written after ``seq``."""
@@ -96,13 +102,23 @@ class ColourStore:
         self._lock = threading.Lock()
         self._ids = np.zeros(0, np.int64)
         self._hist = np.zeros((0, BINS), np.uint8)
-        self._seq, self._count = -1, -1
+        self._seq, self._count, self._counted = -1, -1, -1e9
         self._colour: faiss.Index | None = None
         self._palette: faiss.Index | None = None
 
     def _refresh(self) -> None:
-        """Catch up with the database (caller holds the lock)."""
-        n, top = self.repo.signature()
+        """Catch up with the database (caller holds the lock).
+
+        Writes are seen at once (the largest seq, one O(1) read per query). Deletions (photos removed,
+        cascading here) only leave rows whose photo is gone, which the facade drops from results, so the
+        full row count is compared at most every ``RECOUNT_S`` seconds.
+        """
+        top = self.repo.last_seq()
+        now = time.monotonic()
+        if top == self._seq and now - self._counted < RECOUNT_S:
+            return
+        n = self.repo.count()
+        self._counted = now
         if (n, top) == (self._count, self._seq):
             return
         if self._seq < 0 or n < self._count:  # first load, or rows deleted: read everything again
@@ -147,7 +163,9 @@ class ColourStore:
             self._palette = index
         return self._palette
 
-    def rank_colour(self, weights: np.ndarray, min_share: float, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    def rank_colour(
+        self, weights: np.ndarray, min_share: float, limit: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(photo ids, shares) of photos with at least ``min_share`` of the colour ``weights`` describe, best first."""
         q = np.asarray(weights, np.float32).reshape(1, BINS)
         with self._lock:
@@ -157,7 +175,10 @@ class ColourStore:
                 return np.zeros(0, np.int64), np.zeros(0, np.float32)
             # A range search keeps every photo above the threshold without sorting all of them.
             _lims, scores, ids = index.range_search(q, float(min_share))
-        order = np.argsort(-scores, kind="stable")[:limit]
+        if limit is not None and limit < len(scores):
+            part = np.argpartition(-scores, limit - 1)[:limit]
+            ids, scores = ids[part], scores[part]
+        order = np.lexsort((ids, -scores))
         return ids[order].astype(np.int64), scores[order]
 
     def shares(self, weights: np.ndarray, photo_ids: Iterable[int]) -> dict[int, float]:

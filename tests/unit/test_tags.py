@@ -229,3 +229,22 @@ def test_cli_tag_search_info_and_tags(tmp_path, tag_dir, capsys):
     )
     assert cli_main([*base, "tag", str(tag_dir / "grey.jpg"), "--remove", "cat"]) == 1
     assert "has no tag 'cat'" in capsys.readouterr().err
+
+
+def test_tags_filter_text_and_image_queries(open_library, tag_dir):
+    from app.search.text_query import prompt
+
+    lib = open_library(detector=ColourDetector())
+    lib.index([tag_dir])
+    lib.use_text_encoder(HashTextEncoder(FakeEncoder.model_id, {prompt("x"): _vector_of(lib, tag_dir / "red_0.jpg")}))
+    assert Path(lib.search(SearchQuery(text="x")).hits[0].path).stem == "red_0"
+    dogs = lib.search(SearchQuery(text="x", tags=("dog",)))
+    assert dogs.hits and set(_names(dogs.hits)) <= {"blue_0", "blue_1", "blue_2"}
+    assert len(lib.search(SearchQuery(text="x", tags=("dog",), all=True)).hits) == 3
+    by_image = lib.search(SearchQuery(image=str(tag_dir / "red_0.jpg"), tags=("person",), all=True)).hits
+    assert _names(by_image) == ["red_0", "red_1", "red_2"] and by_image[0].kind == "exact"
+    assert _names(lib.search(SearchQuery(image=str(tag_dir / "red_0.jpg"), tags=("dog",), all=True)).hits) == [
+        "blue_0",
+        "blue_1",
+        "blue_2",
+    ]
