@@ -131,7 +131,15 @@ class TagsMixin(SearchMixin):
             self.refresh_tags(stats)
         return stats
 
-    def refresh_tags(self, stats: IndexStats | None = None) -> int:
+    def _live_batch_done(self, stats: IndexStats) -> None:
+        """While watching: tag what the live batch indexed (cheap when nothing is due)."""
+        try:
+            self.refresh_tags(stats, sweep=False)
+        except Exception:  # the batch itself is committed; tags catch up on the next one or on 'index'
+            log.warning("tags not updated after a live batch", exc_info=True)
+        super()._live_batch_done(stats)
+
+    def refresh_tags(self, stats: IndexStats | None = None, sweep: bool = True) -> int:
         """Bring automatic tags up to date with the stored regions and embeddings; returns photos tagged.
 
         Cheap (no image is decoded): detector tags from the regions table, zero-shot tags from the
@@ -142,10 +150,16 @@ class TagsMixin(SearchMixin):
         encoder = self.encoder
         if encoder is not None:
             model = encoder.model_id
-            done += run_zeroshot_tags(
-                repo, self.vectors, model, self.vocabulary, self._vocabulary_encoder(model, stats)
-            )
-        repo.drop_stale_zeroshot()
+            try:
+                done += run_zeroshot_tags(
+                    repo, self.vectors, model, self.vocabulary, self._vocabulary_encoder(model, stats)
+                )
+            except Exception as exc:  # an extra on top of a finished index: never fail the run for it
+                log.warning("zero-shot tags skipped", exc_info=True)
+                if stats is not None:
+                    stats.notes.append(f"zero-shot tags skipped: {type(exc).__name__}: {exc}")
+        if sweep:
+            repo.drop_stale_zeroshot()
         return done
 
     @property

@@ -248,3 +248,20 @@ def test_tags_filter_text_and_image_queries(open_library, tag_dir):
         "blue_1",
         "blue_2",
     ]
+
+
+def test_photos_added_while_watching_get_their_tags(open_library, tag_dir, tmp_path):
+    from tests.unit.test_watcher import settled, wait_until
+
+    lib = open_library(detector=ColourDetector())
+    lib.index([tag_dir])
+    lib.start_watching(quiet_s=0.3, max_wait_s=3.0)
+    try:
+        wait_until(lambda: settled(lib), what="the start-up reconcile pass")
+        patch_photo(tag_dir / "blue_new.jpg", (20, 40, 230), seed=31, share=0.6)
+        wait_until(
+            lambda: "blue_new" in _names(lib.search(SearchQuery(tags=("dog",))).hits), what="the new photo's tag"
+        )
+        assert Path(lib.search_colour("#1428e6").hits[0].path).stem.startswith("blue")
+    finally:
+        lib.stop_watching()
