@@ -11,8 +11,9 @@
      ``m = cos(photo, tag) - cos(photo, neutral)``;
   2. *per tag*: some texts sit closer to every photo (hubness: "a photo of a screenshot." may match
      everything a little), so each tag's margin is turned into a z-score over this library's photos,
-     ``z = (m - mean_tag) / std_tag``. With few photos the per-tag mean and spread are shrunk towards
-     the vocabulary-wide ones (a prior worth ``PRIOR_PHOTOS`` photos), so a small library still works.
+     ``z = (m - mean_tag) / std_tag``. With few photos the per-tag spread is shrunk towards the pooled
+     within-tag spread (a prior worth ``PRIOR_PHOTOS`` photos) and the mean, lightly, towards the
+     vocabulary-wide mean (``MEAN_PRIOR``), so a small library still works.
 
   A tag is kept when ``z >= Z_MIN`` and ``m > 0`` (closer to the tag than to a generic photo), at most
   ``MAX_ZEROSHOT`` per photo, score = z. The statistics are saved with the tags' key and refreshed
@@ -38,9 +39,10 @@ log = logging.getLogger(__name__)
 
 Z_MIN = 2.5
 MAX_ZEROSHOT = 8
-PRIOR_PHOTOS = 50
+PRIOR_PHOTOS = 50  # prior weight (in photos) of the pooled spread
+MEAN_PRIOR = 5  # prior weight (in photos) of the vocabulary-wide mean
 REFRESH_GROWTH = 1.5  # re-calibrate when the photos of a model exceed 1.5x (+20) those calibrated on
-CALIBRATION_VERSION = "z1"
+CALIBRATION_VERSION = "z2"
 NEUTRAL_PROMPTS = ("a photo.", "a picture.", "an image.", "a photo of something.", "a snapshot.")
 TAG_PROMPT = "a photo of {}."
 _CHUNK = 4096
@@ -112,17 +114,22 @@ class Calibration:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, m: np.ndarray, prior: int = PRIOR_PHOTOS) -> Calibration:
-        """From all photos' margins ``m`` (photos, tags)."""
+    def fit(cls, m: np.ndarray, mean_prior: int = MEAN_PRIOR, var_prior: int = PRIOR_PHOTOS) -> Calibration:
+        """From all photos' margins ``m`` (photos, tags).
+
+        The per-tag mean is what removes a tag's offset, so it is trusted early (a prior of only
+        ``mean_prior`` photos at the vocabulary-wide mean); the spread needs more photos, so it is shrunk
+        towards the pooled within-tag spread with a prior of ``var_prior`` photos.
+        """
         m = np.asarray(m, np.float64)
         n = len(m)
         if n == 0:
             raise ValueError("no photos to calibrate on")
         mu, var = m.mean(axis=0), m.var(axis=0)
-        g_mu, g_var = float(m.mean()), float(m.var())
-        w = n / (n + prior)
-        mean = w * mu + (1 - w) * g_mu
-        std = np.sqrt(np.maximum(w * var + (1 - w) * g_var, 1e-8))
+        wm, wv = n / (n + mean_prior), n / (n + var_prior)
+        mean = wm * mu + (1 - wm) * float(mu.mean())
+        pooled = float(var.mean()) if n > 1 else float(m.var()) or 1e-4
+        std = np.sqrt(np.maximum(wv * var + (1 - wv) * pooled, 1e-8))
         return cls(n, mean.astype(np.float32), std.astype(np.float32))
 
     def to_json(self) -> dict:
