@@ -1,15 +1,21 @@
-"""Colour of a photo in 64 bytes: how much of it is near each colour of a fixed 64-colour palette.
+"""Colour of a photo in 64 bytes: how much of it falls in each of 64 perceptual colour bins.
 
-The descriptor is a histogram over a fixed palette (the 4x4x4 RGB cube, corners included so that pure
-white, black and the primaries are bins of their own), each pixel assigned to the nearest palette colour
-in CIE Lab (distance = Delta E 1976, close to how different two colours look). Fixed bins, unlike
-per-photo dominant colours, make every question a dot product over one matrix:
+Pixels are taken to CIE Lch (lightness, chroma, hue: the polar form of Lab, where distances are close to
+how different colours look) and binned the way people name colours: first by *hue* (15 sectors of 24
+degrees), then by how colourful (muted / vivid) and how light (dark / light) they are; pixels with
+almost no chroma are greys, binned by lightness only (4 bins). 15 x 2 x 2 + 4 = 64 bins, one byte each
+(share of the photo x 255). Unlike the nearest of a fixed RGB palette, this never lets a bluish grey
+count as blue, and a muted sky is still blue.
 
-* "how much of colour c": ``hist @ colour_weights(c)``, where each bin counts by how close its colour is
-  to c (a Gaussian in Delta E), so the score is roughly the fraction of the photo that looks like c;
-* "a similar palette": the quadratic-form histogram distance of QBIC (Hafner et al. 1995), which lets
-  neighbouring bins match partly; with ``S = L L^T`` it is a plain inner product of ``hist @ L``
-  (``palette_embedding``), so FAISS can search it.
+Fixed bins make every question a dot product over one matrix:
+
+* "how much of colour c": ``hist @ colour_weights(c)``: bins of c's hue count fully, the next sector a
+  little (by how much of it lies within ``HUE_WINDOW`` degrees of c), other colourfulness or lightness
+  less; for a grey, black or white, the grey bins by lightness. The score is roughly the share of the
+  photo that has c's colour. A basic colour word ("blue") is a family of tones (``FAMILIES``).
+* "a similar palette": the quadratic-form histogram distance of QBIC (Hafner et al. 1995) on the bins'
+  centre colours, which lets neighbouring bins match partly; with ``S = L L^T`` it is a plain inner
+  product of ``hist @ L`` (``palette_embedding``), so FAISS can search it.
 
 Pure numpy/cv2/PIL; storage keeps the matrix and the FAISS indexes.
 """
@@ -22,13 +28,20 @@ import cv2
 import numpy as np
 from PIL import Image, ImageColor
 
-COLOUR_VERSION = "lab64-v1"  # bump when the palette or the assignment changes: descriptors are recomputed
-BINS = 64
-_SIDE = 64  # the photo is reduced to 64x64 pixels first: plenty for fractions of a few percent
-_LEVELS = np.array([0, 85, 170, 255], np.uint8)
-QUERY_SIGMA = 16.0  # Delta E: a bin 16 away counts 0.61, 32 away 0.14
-QUERY_CUTOFF = 40.0  # bins farther than this from the asked colour count nothing
-PALETTE_SIGMA = 20.0  # bin similarity for palette comparison (wider: palettes are compared loosely)
+COLOUR_VERSION = "lch64-v1"  # bump when the bins change: descriptors are recomputed on the next index
+HUES = 15
+SECTOR = 360.0 / HUES
+NEUTRAL_CHROMA = 10.0  # below: a grey
+VIVID_CHROMA = 25.0  # at or above: vivid, else muted
+LIGHT_L = 55.0  # at or above: light, else dark
+GREY_EDGES = (25.0, 50.0, 75.0)  # lightness edges of the 4 grey bins
+BINS = HUES * 4 + 4
+_SIDE = 64  # the photo is reduced to 64x64 pixels first: plenty for shares of a few percent
+HUE_WINDOW = 15.0  # a query counts the part of each hue sector within this many degrees of its hue
+OTHER_CHROMA = 0.25  # weight of the other colourfulness level (a vivid query's muted bins, and back)
+OTHER_LIGHTNESS = 0.6  # weight of the other lightness level
+CHROMATIC = 12.0  # a query colour with at least this chroma asks for a hue, else for a grey
+PALETTE_SIGMA = 20.0  # Delta E of bin similarity for palette comparison
 
 # Everyday names missing from the CSS/X11 table Pillow ships (ImageColor.colormap), and the usual
 # spellings people type for them.
@@ -63,18 +76,40 @@ def _rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     return lab.reshape(*np.shape(rgb)[:-1], 3)
 
 
-PALETTE_RGB = np.array([(r, g, b) for r in _LEVELS for g in _LEVELS for b in _LEVELS], np.uint8)
-PALETTE_LAB = _rgb_to_lab(PALETTE_RGB)
-_PAIR_DE = np.linalg.norm(PALETTE_LAB[:, None, :] - PALETTE_LAB[None, :, :], axis=2)
+def _lch(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    lab = np.asarray(lab, np.float32).reshape(-1, 3)
+    return lab[:, 0], np.hypot(lab[:, 1], lab[:, 2]), np.degrees(np.arctan2(lab[:, 2], lab[:, 1])) % 360.0
+
+
+def _bins(lab: np.ndarray) -> np.ndarray:
+    """The bin of each Lab colour: hue sector * 4 + vivid * 2 + light, or HUES * 4 + grey level."""
+    L, C, h = _lch(lab)
+    chromatic = (np.minimum(h // SECTOR, HUES - 1) * 4 + (C >= VIVID_CHROMA) * 2 + (L >= LIGHT_L)).astype(np.int64)
+    grey = HUES * 4 + np.searchsorted(np.array(GREY_EDGES), L, side="right")
+    return np.where(C < NEUTRAL_CHROMA, grey, chromatic)
+
+
+def _centres() -> np.ndarray:
+    """A representative Lab colour per bin (for palette similarity and for showing dominant colours)."""
+    out = np.zeros((BINS, 3), np.float32)
+    for k in range(HUES * 4):
+        sector, vivid, light = k // 4, (k // 2) % 2, k % 2
+        hue = np.radians((sector + 0.5) * SECTOR)
+        chroma = 60.0 if vivid else 17.0
+        out[k] = (72.0 if light else 38.0, chroma * np.cos(hue), chroma * np.sin(hue))
+    for g, L in enumerate((12.0, 38.0, 62.0, 88.0)):
+        out[HUES * 4 + g] = (L, 0.0, 0.0)
+    return out
+
+
+CENTRES_LAB = _centres()
+_PAIR_DE = np.linalg.norm(CENTRES_LAB[:, None, :] - CENTRES_LAB[None, :, :], axis=2)
 
 
 def colour_descriptor(image: Image.Image) -> bytes:
-    """The 64-byte colour histogram of ``image`` (byte k: share of pixels nearest palette colour k, x255)."""
+    """The 64-byte colour histogram of ``image`` (byte k: share of pixels in bin k, x255)."""
     small = np.asarray(image.convert("RGB").resize((_SIDE, _SIDE), Image.Resampling.BOX), np.uint8)
-    lab = _rgb_to_lab(small.reshape(-1, 3))
-    # |x - c|^2 = |x|^2 - 2 x.c + |c|^2; the |x|^2 term does not change which centre is nearest.
-    d = (PALETTE_LAB**2).sum(1)[None, :] - 2.0 * lab @ PALETTE_LAB.T
-    counts = np.bincount(np.argmin(d, axis=1), minlength=BINS).astype(np.float64)
+    counts = np.bincount(_bins(_rgb_to_lab(small.reshape(-1, 3))), minlength=BINS).astype(np.float64)
     return quantize(counts / counts.sum())
 
 
@@ -119,14 +154,67 @@ def parse_colour(text: str) -> tuple[int, int, int]:
 
 
 def colour_weights(rgb: tuple[int, int, int]) -> np.ndarray:
-    """How much each palette bin counts towards "contains ``rgb``" (64 float32 in [0, 1])."""
-    lab = _rgb_to_lab(np.array(rgb, np.uint8).reshape(1, 3))[0]
-    d = np.linalg.norm(PALETTE_LAB - lab, axis=1)
-    w = np.exp(-(d**2) / (2 * QUERY_SIGMA**2))
-    w[d > QUERY_CUTOFF] = 0.0
-    # The nearest bin counts fully even when the asked colour sits between palette colours.
-    w /= w.max()
-    return w.astype(np.float32)
+    """How much each bin counts towards "contains ``rgb``" (64 float32 in [0, 1])."""
+    lab = _rgb_to_lab(np.array(rgb, np.uint8).reshape(1, 3))
+    L, C, h = (float(v[0]) for v in _lch(lab))
+    w = np.zeros(BINS, np.float32)
+    if C < CHROMATIC:
+        # A grey, black or white: the grey bins, by lightness (the nearest fully, the next a little).
+        grey_l = np.array([12.0, 38.0, 62.0, 88.0])
+        near = np.abs(grey_l - L)
+        w[HUES * 4 :] = np.where(near <= near.min() + 1e-6, 1.0, np.where(near <= 30.0, 0.3, 0.0))
+        return w
+    vivid, light = C >= VIVID_CHROMA, L >= LIGHT_L
+    for sector in range(HUES):
+        lo = sector * SECTOR
+        # How much of this sector lies within HUE_WINDOW degrees of the asked hue (circularly).
+        overlap = 0.0
+        for shift in (-360.0, 0.0, 360.0):
+            a, b = max(lo + shift, h - HUE_WINDOW), min(lo + SECTOR + shift, h + HUE_WINDOW)
+            overlap += max(0.0, b - a)
+        own = lo <= h < lo + SECTOR  # pixels of exactly this colour are in this sector: they count fully
+        share = 1.0 if own else min(1.0, overlap / SECTOR)
+        if share <= 0:
+            continue
+        for v in (0, 1):
+            for li in (0, 1):
+                f = (1.0 if v == vivid else OTHER_CHROMA) * (1.0 if li == light else OTHER_LIGHTNESS)
+                w[sector * 4 + v * 2 + li] = share * f
+    return w
+
+
+# What people mean by a basic colour word in a photo is a family of tones, not the CSS value (CSS
+# "blue" is #0000ff, which a sky or a pair of jeans is nowhere near in Lab). A basic word asks for any
+# of these tones; a hex value or any other name asks for exactly that colour.
+FAMILIES = {
+    "red": ("#ff0000", "#dc143c", "#b22222", "#c0392b", "#8b0000"),
+    "orange": ("#ffa500", "#ff8c00", "#ff7f50", "#e67e22"),
+    "yellow": ("#ffff00", "#ffd700", "#f0e68c", "#e6c229"),
+    "green": ("#008000", "#228b22", "#32cd32", "#6b8e23", "#2e8b57", "#90ee90"),
+    "blue": ("#0000ff", "#1e90ff", "#4169e1", "#4682b4", "#87ceeb", "#000080", "#5b7fb0"),
+    "purple": ("#800080", "#8a2be2", "#9370db", "#663399"),
+    "pink": ("#ffc0cb", "#ff69b4", "#ff1493", "#db7093"),
+    "brown": ("#a52a2a", "#8b4513", "#d2691e", "#a0522d", "#deb887"),
+    "grey": ("#808080", "#a9a9a9", "#696969", "#c0c0c0"),
+    "white": ("#ffffff", "#f5f5f5"),
+    "black": ("#000000", "#1c1c1c"),
+    "teal": ("#008080", "#20b2aa", "#40e0d0"),
+    "cyan": ("#00ffff", "#40e0d0", "#87cefa"),
+}
+FAMILIES["gray"] = FAMILIES["grey"]
+
+
+def query_weights(text: str) -> np.ndarray:
+    """Bin weights for a colour as typed: a basic colour word covers its family of tones, anything else
+    (hex, rgb(), other names) is that one colour.
+
+    Raises:
+        ValueError: not a colour.
+    """
+    word = " ".join(str(text).strip().lower().split())
+    if word in FAMILIES:
+        return np.max([colour_weights(parse_colour(c)) for c in FAMILIES[word]], axis=0)
+    return colour_weights(parse_colour(text))
 
 
 def _palette_factor() -> np.ndarray:
@@ -139,7 +227,7 @@ _PALETTE_L = _palette_factor()
 
 
 def palette_embedding(hists: np.ndarray) -> np.ndarray:
-    """(n, 64) histograms (fractions or raw bytes) -> unit vectors whose inner product is the normalised
+    """(n, 64) histograms (shares or raw bytes) -> unit vectors whose inner product is the normalised
     quadratic-form similarity of the palettes (1 = same colours in the same amounts)."""
     h = np.asarray(hists, np.float32).reshape(-1, BINS)
     e = h @ _PALETTE_L
@@ -147,12 +235,15 @@ def palette_embedding(hists: np.ndarray) -> np.ndarray:
     return (e / np.maximum(norm, 1e-12)).astype(np.float32)
 
 
+def _hex(lab: np.ndarray) -> str:
+    rgb = cv2.cvtColor(np.asarray(lab, np.float32).reshape(1, 1, 3), cv2.COLOR_Lab2RGB)[0, 0]
+    r, g, b = (round(float(np.clip(v, 0, 1)) * 255) for v in rgb)
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
 def dominant_colours(descriptor: bytes, k: int = 3, min_share: float = 0.05) -> list[tuple[str, float]]:
-    """The palette colours covering most of the photo: [("#rrggbb", share)], largest first."""
+    """The bins covering most of the photo, as their centre colours: [("#rrggbb", share)], largest first."""
     h = histogram(descriptor)
-    out = []
-    for i in np.argsort(-h, kind="stable")[:k].tolist():
-        if h[i] >= min_share:
-            r, g, b = (int(v) for v in PALETTE_RGB[i])
-            out.append((f"#{r:02x}{g:02x}{b:02x}", round(float(h[i]), 3)))
-    return out
+    return [
+        (_hex(CENTRES_LAB[i]), round(float(h[i]), 3)) for i in np.argsort(-h, kind="stable")[:k] if h[i] >= min_share
+    ]

@@ -18,10 +18,9 @@ from app.core.models import HitKind, IndexStats, Photo, PhotoState, SearchHit, S
 from app.imaging.colour import (
     COLOUR_VERSION,
     colour_descriptor,
-    colour_weights,
     dominant_colours,
     palette_embedding,
-    parse_colour,
+    query_weights,
 )
 from app.imaging.decode import DecodeError, decode_bytes, read_file
 from app.indexing.tagging import (
@@ -304,7 +303,7 @@ class TagsMixin(SearchMixin):
     @staticmethod
     def _colour_weights(colour: str):
         try:
-            return colour_weights(parse_colour(colour))
+            return query_weights(colour)
         except ValueError as exc:
             raise BadInputError(str(exc)) from None
 
