@@ -387,7 +387,8 @@ def run_scale(args) -> dict:
                 lat.append(time.perf_counter() - t0)
                 top = res.hits[0].path if res.hits else ""
                 r1.append(
-                    (bool(top) and top == str(d))
+                    (bool(top)
+                    and top == str(d))
                     or bool(top and top.split("_")[-1] == d.name.split("_")[-1] and res.hits[0].kind == HitKind.EXACT)
                 )
                 verified.append(bool(res.hits and res.hits[0].kind == HitKind.EXACT))
