@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from app.core.models import SearchQuery
-from app.imaging.colour import BINS, colour_weights, parse_colour, quantize
+from app.imaging.colour import BINS, parse_colour, quantize, query_weights
 from app.services import Library
 
 TARGETS = {
@@ -79,14 +79,14 @@ def naive_colour_search(lib: Library, colour: str, limit: int) -> list[tuple[int
     """The baseline: read every descriptor row and score it in Python."""
     from sqlalchemy import text
 
-    w = colour_weights(parse_colour(colour)) / 255.0
+    w = query_weights(colour) / 255.0
     out = []
     with lib.repo.engine.connect() as conn:
         for pid, hist in conn.execute(text("SELECT photo_id, hist FROM photo_colours")):
             s = float(np.frombuffer(hist, np.uint8).astype(np.float32) @ w)
             if s >= 0.05:
                 out.append((pid, s))
-    out.sort(key=lambda t: -t[1])
+    out.sort(key=lambda t: (-t[1], t[0]))
     return out[:limit]
 
 

@@ -157,9 +157,10 @@ class ColourStore:
 
     def _palette_index(self) -> faiss.Index:
         if self._palette is None:
-            index = faiss.IndexIDMap2(faiss.IndexFlatIP(BINS))
+            emb = np.ascontiguousarray(self._embed(self._hist if len(self._ids) else np.zeros((1, BINS), np.uint8)))
+            index = faiss.IndexIDMap2(faiss.IndexFlatIP(emb.shape[1]))
             if len(self._ids):
-                index.add_with_ids(np.ascontiguousarray(self._embed(self._hist)), self._ids)
+                index.add_with_ids(emb, self._ids)
             self._palette = index
         return self._palette
 
