@@ -24,7 +24,8 @@ from app.search.semantic import cutoff_count
 
 FILTER_POOL = 1000
 MIN_COLOUR_SHARE = 0.05  # of the photo's pixels near the asked colour (soft, see imaging/colour.py)
-COLOUR_LIMIT = 500  # a colour ranking without --top lists at most this many photos
+COLOUR_LIMIT = 500  # a colour ranking without --top (or --all) lists at most this many photos
+TAG_LIMIT = 500  # likewise a tag list (every photo with the tag is relevant, but 40,000 lines are not useful)
 
 
 def keep_allowed(hits: Iterable[SearchHit], allowed: Container[int] | None) -> list[SearchHit]:

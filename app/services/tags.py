@@ -31,7 +31,7 @@ from app.indexing.tagging import (
     run_detector_tags,
     run_zeroshot_tags,
 )
-from app.search.filters import COLOUR_LIMIT, MIN_COLOUR_SHARE, Allowed, tag_strength
+from app.search.filters import COLOUR_LIMIT, MIN_COLOUR_SHARE, TAG_LIMIT, Allowed, tag_strength
 from app.services.search import SearchMixin
 from app.storage.colour_repo import ColourRepository, ColourStore
 from app.storage.tag_index import TagIndex
@@ -110,7 +110,7 @@ class TagsMixin(SearchMixin):
 
     def tag_counts(self) -> list[TagCount]:
         """Every tag in the library with how many photos show it (and from which source), most used first."""
-        return [TagCount(t, n, s) for t, n, s in self._tags_repo.tag_counts()]
+        return [TagCount(t, n, s) for t, n, s in self.tag_index().counts()]
 
     def _library_photo(self, path: Path | str | Photo) -> Photo:
         if isinstance(path, Photo):
@@ -268,12 +268,15 @@ class TagsMixin(SearchMixin):
             if not pairs and store.repo.last_seq() == 0:
                 results.notes.append("no colour descriptors yet: run 'shoebox index'")
             return self._photo_hits([p for p, _ in pairs], [s for _, s in pairs], "colour_share")
-        return self._tag_list(query, allowed if allowed is not None else Allowed(np.zeros(0, np.int64)))
+        return self._tag_list(query, allowed if allowed is not None else Allowed(np.zeros(0, np.int64)), results)
 
-    def _tag_list(self, query: SearchQuery, allowed: Allowed) -> list[SearchHit]:
+    def _tag_list(self, query: SearchQuery, allowed: Allowed, results: SearchResults) -> list[SearchHit]:
         """Photos showing every tag, strongest first (user's word, then detector confidence, then zero-shot);
         a hit carries the box of the tag's object where a detector drew one."""
-        ids, scores = allowed.ranked(query.top)
+        limit = query.top or (None if query.all else TAG_LIMIT)
+        ids, scores = allowed.ranked(limit)
+        if limit is not None and len(allowed) > limit and not query.top:
+            results.notes.append(f"{len(allowed) - limit} more photos have these tags; --all lists every one")
         pids = ids.tolist()
         photos = self.repo.photos_by_ids(pids)
         boxes: dict[int, tuple[str, tuple[float, float, float, float]]] = {}

@@ -25,17 +25,20 @@ class TagIndex:
         self._lock = threading.Lock()
         self._gen = -1
         self._by_tag: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._counts: list[tuple[str, int, dict[str, int]]] = []
 
     def _refresh(self) -> None:
         gen = self.repo.generation()
         if gen == self._gen:
             return
         best: dict[str, dict[int, float]] = defaultdict(dict)
+        sources: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for pid, tag, source, score in self.repo.effective_rows():
             s = self._strength(source, score)
             seen = best[tag]
             if s > seen.get(pid, -1.0):
                 seen[pid] = s
+            sources[tag][source] += 1  # rows are unique per (photo, tag, source)
         by_tag = {}
         for tag, found in best.items():
             ids = np.fromiter(found.keys(), np.int64, len(found))
@@ -43,6 +46,7 @@ class TagIndex:
             order = np.argsort(ids, kind="stable")
             by_tag[tag] = (ids[order], vals[order])
         self._by_tag, self._gen = by_tag, gen
+        self._counts = sorted(((t, len(by_tag[t][0]), dict(sources[t])) for t in by_tag), key=lambda c: (-c[1], c[0]))
 
     def matching(self, tags: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(photo ids, mean strength) of the photos showing every one of ``tags``."""
@@ -57,6 +61,12 @@ class TagIndex:
             ids, a, b = np.intersect1d(ids, other_ids, assume_unique=True, return_indices=True)
             total = total[a] + other_vals[b]
         return ids, (total / len(parts)).astype(np.float32)
+
+    def counts(self) -> list[tuple[str, int, dict[str, int]]]:
+        """Every tag in use: (tag, photos showing it, photos per source), most used first."""
+        with self._lock:
+            self._refresh()
+            return list(self._counts)
 
     def known(self) -> list[str]:
         with self._lock:

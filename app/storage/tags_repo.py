@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.core.models import Box, PhotoState, RegionKind
@@ -22,6 +22,7 @@ from app.storage.schema_tags import photo_tags, tag_state, user_tags
 
 DETECTOR, ZEROSHOT, USER = "detector", "zeroshot", "user"
 _CHUNK = 500
+_SCAN_ABOVE = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,14 +32,6 @@ class TagRow:
     score: float
     count: int
     model: str | None
-
-
-# (photo, tag) pairs the photo shows: automatic ones the user did not remove, plus the user's own.
-_EFFECTIVE = """
-    SELECT photo_id, tag FROM photo_tags
-    EXCEPT SELECT photo_id, tag FROM user_tags WHERE action = 'remove'
-    UNION SELECT photo_id, tag FROM user_tags WHERE action = 'add'
-"""
 
 
 _GENERATION = "tags:generation"
@@ -232,42 +225,19 @@ class TagsRepository:
         with self.engine.connect() as conn:
             return sorted(r[0] for r in conn.execute(q))
 
-    def tag_counts(self) -> list[tuple[str, int, dict[str, int]]]:
-        """Every tag in use: (tag, photos showing it, photos per source), most used first."""
-        with self.engine.connect() as conn:
-            totals = conn.execute(
-                text(
-                    f"SELECT e.tag, COUNT(*) FROM ({_EFFECTIVE}) e JOIN photos p ON p.id = e.photo_id"
-                    " WHERE p.state = 'indexed' GROUP BY e.tag"
-                )
-            ).all()
-            by_source = conn.execute(
-                text(
-                    "SELECT t.tag, t.source, COUNT(DISTINCT t.photo_id) FROM photo_tags t"
-                    " JOIN photos p ON p.id = t.photo_id"
-                    " LEFT JOIN user_tags u ON u.photo_id = t.photo_id AND u.tag = t.tag AND u.action = 'remove'"
-                    " WHERE p.state = 'indexed' AND u.photo_id IS NULL GROUP BY t.tag, t.source"
-                    " UNION ALL SELECT u.tag, 'user', COUNT(*) FROM user_tags u JOIN photos p ON p.id = u.photo_id"
-                    " WHERE u.action = 'add' AND p.state = 'indexed' GROUP BY u.tag"
-                )
-            ).all()
-        sources: dict[str, dict[str, int]] = defaultdict(dict)
-        for tag, source, n in by_source:
-            sources[tag][source] = int(n)
-        out = [(tag, int(n), sources.get(tag, {})) for tag, n in totals]
-        out.sort(key=lambda t: (-t[1], t[0]))
-        return out
-
     def object_boxes(self, photo_ids: Sequence[int], label: str) -> dict[int, Box]:
         """The most confident detector box labelled ``label`` in each photo that has one."""
         out: dict[int, tuple[float, Box]] = {}
+        wanted = list(photo_ids)
+        base = select(regions).where(regions.c.kind == RegionKind.OBJECT, regions.c.label == label)
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(photo_ids)):
-                q = select(regions).where(
-                    and_(regions.c.photo_id.in_(chunk), regions.c.kind == RegionKind.OBJECT, regions.c.label == label)
-                )
-                for r in conn.execute(q):
-                    conf = float(r.confidence if r.confidence is not None else 1.0)
-                    if r.photo_id not in out or conf > out[r.photo_id][0]:
-                        out[r.photo_id] = (conf, (float(r.x0), float(r.y0), float(r.x1), float(r.y1)))
+            if len(wanted) > _SCAN_ABOVE:  # one pass over the label's regions beats thousands of look-ups
+                keep = set(wanted)
+                rows = (r for r in conn.execute(base) if r.photo_id in keep)
+            else:
+                rows = (r for chunk in _chunks(wanted) for r in conn.execute(base.where(regions.c.photo_id.in_(chunk))))
+            for r in rows:
+                conf = float(r.confidence if r.confidence is not None else 1.0)
+                if r.photo_id not in out or conf > out[r.photo_id][0]:
+                    out[r.photo_id] = (conf, (float(r.x0), float(r.y0), float(r.x1), float(r.y1)))
         return {pid: box for pid, (_, box) in out.items()}
