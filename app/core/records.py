@@ -60,6 +60,9 @@ class RegionPassRecord:
     regions_key: str
     clip_model: str
     regions: list[RegionRecord] = field(default_factory=list)
+    # (tag, best confidence, boxes) of every detection, also those too small to embed as a region: the
+    # photo's detector tags, written in the same transaction. None: leave the tags to the tag pass.
+    detector_tags: list[tuple[str, float, int]] | None = None
 
 
 @dataclass(slots=True)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.models import IndexStats
+from app.core.models import Detection
 from app.storage.tags_repo import DETECTOR, ZEROSHOT, TagsRepository
 from app.storage.vector_store import VectorStore
 
@@ -80,6 +80,15 @@ def plural(label: str, count: int) -> str:
 def describe(counts: Sequence[tuple[str, int]]) -> str:
     """ "2 persons, 1 dog" from (label, count) pairs."""
     return ", ".join(f"{n} {plural(t, n)}" for t, n in counts)
+
+
+def label_counts(detections: Sequence[Detection]) -> list[tuple[str, int, float]]:
+    """(label, boxes, best confidence) of a photo's detections."""
+    out: dict[str, tuple[int, float]] = {}
+    for d in detections:
+        n, c = out.get(d.label, (0, 0.0))
+        out[d.label] = (n + 1, max(c, float(d.confidence)))
+    return [(label, n, c) for label, (n, c) in out.items()]
 
 
 def detector_tags(labels: Sequence[tuple[str, int, float]]) -> list[tuple[str, float, int]]:
@@ -186,8 +195,9 @@ class TagVocabulary:
         return vecs[: len(self.words)], vecs[len(self.words) :]
 
 
-def run_detector_tags(repo: TagsRepository, stats: IndexStats | None = None) -> int:
-    """Detector tags for every photo whose region pass is newer than its tags; returns photos tagged."""
+def run_detector_tags(repo: TagsRepository) -> int:
+    """Detector tags, from the stored regions, for photos whose region pass did not write them (indexed before
+    tags existed, or regions written without them); returns photos tagged."""
     due = repo.photos_due_detector()
     for i in range(0, len(due), _CHUNK):
         part = due[i : i + _CHUNK]

@@ -19,6 +19,7 @@ from app.core.records import FastRecord, RegionPassRecord, RegionRecord
 from app.storage.colour_repo import delete_colour, write_colour
 from app.storage.features_repo import delete_features, write_features
 from app.storage.schema import embeddings, folders, hashes, meta, photos, regions
+from app.storage.tags_repo import write_detector_tags
 
 _CHUNK = 500  # SQLite's bound-parameter limit is 32766; stay far below it
 
@@ -359,6 +360,8 @@ class PhotoRepository:
                 changes.merge(self._clear_analysis(conn, rec.photo_id, keep_photo_region=True))
                 self._insert_regions(conn, rec.photo_id, rec.regions, rec.clip_model, changes)
                 conn.execute(update(photos).where(photos.c.id == rec.photo_id).values(regions_key=rec.regions_key))
+                if rec.detector_tags is not None:
+                    write_detector_tags(conn, [(rec.photo_id, rec.regions_key, rec.detector_tags)])
             self._bump_generations(conn, changes)
         return changes
 

@@ -46,6 +46,41 @@ def _bump(conn: Connection) -> None:
         conn.execute(update(meta).where(meta.c.key == _GENERATION).values(value=str(int(row[0]) + 1)))
 
 
+def write_detector_tags(conn: Connection, items: Iterable[tuple[int, str, list[tuple[str, float, int]]]]) -> int:
+    """Detector tags written by the region pass, inside its transaction (photos known to exist)."""
+    return _write_auto(conn, DETECTOR, items, check=False)
+
+
+def _write_auto(
+    conn: Connection, source: str, items: Iterable[tuple[int, str, list[tuple[str, float, int]]]], check: bool = True
+) -> int:
+    key_col = tag_state.c.detector_key if source == DETECTOR else tag_state.c.zeroshot_key
+    items = list(items)
+    if check:
+        alive: set[int] = set()
+        for chunk in _chunks([pid for pid, _, _ in items]):
+            alive.update(r[0] for r in conn.execute(select(photos.c.id).where(photos.c.id.in_(chunk))))
+        items = [it for it in items if it[0] in alive]  # photos deleted while the pass ran are skipped
+    if not items:
+        return 0
+    for chunk in _chunks([pid for pid, _, _ in items]):
+        conn.execute(delete(photo_tags).where(photo_tags.c.photo_id.in_(chunk), photo_tags.c.source == source))
+    rows = [
+        {"photo_id": pid, "tag": t, "source": source, "score": sc, "count": n, "model": key}
+        for pid, key, tags in items
+        for t, sc, n in tags
+    ]
+    if rows:
+        conn.execute(insert(photo_tags), rows)
+    _bump(conn)
+    stmt = sqlite_insert(tag_state)
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["photo_id"], set_={key_col.name: stmt.excluded[key_col.name]}),
+        [{"photo_id": pid, "detector_key": None, "zeroshot_key": None, key_col.name: key} for pid, key, _ in items],
+    )
+    return len(rows)
+
+
 def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -106,37 +141,8 @@ class TagsRepository:
 
         One transaction, set-wise statements: the tag pass writes thousands of photos at a time.
         """
-        key_col = tag_state.c.detector_key if source == DETECTOR else tag_state.c.zeroshot_key
-        items = list(items)
-        written = 0
         with self.engine.begin() as conn:
-            alive: set[int] = set()
-            for chunk in _chunks([pid for pid, _, _ in items]):
-                alive.update(r[0] for r in conn.execute(select(photos.c.id).where(photos.c.id.in_(chunk))))
-            items = [it for it in items if it[0] in alive]  # photos deleted while the pass ran are skipped
-            for chunk in _chunks([pid for pid, _, _ in items]):
-                conn.execute(delete(photo_tags).where(photo_tags.c.photo_id.in_(chunk), photo_tags.c.source == source))
-            rows = [
-                {"photo_id": pid, "tag": t, "source": source, "score": sc, "count": n, "model": key}
-                for pid, key, tags in items
-                for t, sc, n in tags
-            ]
-            if rows:
-                conn.execute(insert(photo_tags), rows)
-                written = len(rows)
-            if items:
-                _bump(conn)
-                stmt = sqlite_insert(tag_state)
-                conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["photo_id"], set_={key_col.name: stmt.excluded[key_col.name]}
-                    ),
-                    [
-                        {"photo_id": pid, "detector_key": None, "zeroshot_key": None, key_col.name: key}
-                        for pid, key, _ in items
-                    ],
-                )
-        return written
+            return _write_auto(conn, source, items)
 
     def drop_stale_zeroshot(self) -> int:
         """Zero-shot tags of a photo whose embedding is no longer in their model's space (model changed, no

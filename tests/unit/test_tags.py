@@ -25,7 +25,7 @@ from tests.unit.test_colour import patch_photo
 
 
 class ColourDetector:
-    """Two persons in a mostly red photo, one dog in a mostly blue one, nothing otherwise."""
+    """Two persons and a tiny ball in a mostly red photo, one dog in a mostly blue one, nothing otherwise."""
 
     def __init__(self, model_id: str = "colour-detector") -> None:
         self.model_id = model_id
@@ -40,7 +40,8 @@ class ColourDetector:
             r, _, b = np.asarray(im.convert("RGB"), np.float32).reshape(-1, 3).mean(axis=0)
             w, h = im.width, im.height
             if r > b + 20:
-                out.append([Detection((0, 0, w / 2, h), "person", 0.8), Detection((w / 2, 0, w, h), "person", 0.6)])
+                people = [Detection((0, 0, w / 2, h), "person", 0.8), Detection((w / 2, 0, w, h), "person", 0.6)]
+                out.append([*people, Detection((1, 1, 6, 6), "sports ball", 0.4)])  # too small for a region
             elif b > r + 20:
                 out.append([Detection((w / 4, h / 4, w / 2, h / 2), "dog", 0.7)])
             else:
@@ -102,7 +103,10 @@ def test_detector_tags_with_counts_and_search_by_tag(open_library, tag_dir):
     person = next(t for t in info.tags if t.tag == "person")
     assert (person.source, person.count, person.score) == ("detector", 2, 0.8)
     assert person.model == f"{FakeEncoder.model_id}|colour-detector"
-    assert info.summary.startswith("2 persons")
+    assert info.summary == "2 persons, 1 sports ball"
+    # The ball is too small to embed as a region, but it is a tag all the same.
+    assert "sports ball" not in {r.label for r in lib.repo.regions_of(info.photo.id)}
+    assert _names(lib.search(SearchQuery(tags=("sports ball",))).hits) == ["red_0", "red_1", "red_2"]
     assert _names(lib.search(SearchQuery(tags=("person",))).hits) == ["red_0", "red_1", "red_2"]
     dogs = lib.search(SearchQuery(tags=("Dog ",))).hits  # normalised: case and spaces
     assert _names(dogs) == ["blue_0", "blue_1", "blue_2"]
@@ -220,7 +224,7 @@ def test_cli_tag_search_info_and_tags(tmp_path, tag_dir, capsys):
     assert len(json.loads(capsys.readouterr().out)["results"]) == 2
     assert cli_main([*base, "info", str(tag_dir / "red_2.jpg"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["tag_summary"] == "2 persons" and info["tags"][0]["source"] == "detector"
+    assert info["tag_summary"] == "2 persons, 1 sports ball" and info["tags"][0]["source"] == "detector"
     assert info["tags"][0]["count"] == 2 and info["colours"][0]["share"] > 0.3
     assert cli_main([*base, "tags", "--json"]) == 0
     counts = {t["tag"]: t for t in json.loads(capsys.readouterr().out)["tags"]}
