@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from app.core.errors import BadInputError
 from app.core.models import HitKind, IndexStats, Photo, PhotoState, SearchHit, SearchQuery, SearchResults
+from app.core.progress import CancelToken, PhaseMeter, ProgressCallback, no_progress
 from app.imaging.colour import (
     COLOUR_VERSION,
     colour_descriptor,
@@ -123,11 +125,22 @@ class TagsMixin(SearchMixin):
 
     # Indexing: tags and colour descriptors for what the passes left
 
-    def index(self, *args, **kwargs) -> IndexStats:  # type: ignore[override]
-        stats = super().index(*args, **kwargs)
+    def index(
+        self,
+        paths: Sequence[Path | str] | None = None,
+        on_progress: ProgressCallback = no_progress,
+        cancel: CancelToken | None = None,
+        regions: bool = True,
+    ) -> IndexStats:
+        """As :meth:`LibraryCore.index`, then colour descriptors for photos indexed before colour search and
+        the tags brought up to date."""
+        cancel = cancel or CancelToken()
+        stats = super().index(paths, on_progress, cancel, regions)
         if not stats.cancelled:
-            self._backfill_colours(stats)
+            self._backfill_colours(stats, on_progress, cancel)
+        if not cancel.is_cancelled:
             self.refresh_tags(stats)
+        stats.cancelled = stats.cancelled or cancel.is_cancelled
         return stats
 
     def _live_batch_done(self, stats: IndexStats) -> None:
@@ -175,12 +188,19 @@ class TagsMixin(SearchMixin):
             return None
         return text.encode_texts
 
-    def _backfill_colours(self, stats: IndexStats) -> None:
+    def _backfill_colours(self, stats: IndexStats, on_progress: ProgressCallback, cancel: CancelToken) -> None:
         """Descriptors for photos indexed before colour search existed (decoded once more, like local features)."""
         repo = ColourRepository(self.repo.engine)
         todo = repo.photos_without_colour(COLOUR_VERSION)
+        if not todo:
+            return
+        meter = PhaseMeter("colour", len(todo), on_progress)
+        meter.start()
         batch: list[tuple[int, str, bytes]] = []
         for pid, path in todo:
+            if cancel.is_cancelled:
+                break  # what is written stays; the next run does the rest
+            meter.advance(1, path)
             try:
                 decoded = decode_bytes(read_file(Path(path)), self.settings.work_image_size)
             except DecodeError:
@@ -190,8 +210,8 @@ class TagsMixin(SearchMixin):
                 repo.write_many(batch)
                 batch = []
         repo.write_many(batch)
-        if todo:
-            stats.notes.append(f"colour: descriptors added for {len(todo)} photos indexed earlier")
+        meter.advance(0, force=True)
+        stats.notes.append(f"colour: descriptors added for {meter.done} photos indexed earlier")
 
     # Colour
 

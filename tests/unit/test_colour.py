@@ -122,8 +122,10 @@ def test_colours_back_filled_for_photos_indexed_before(open_library, colour_dir)
     lib.index([colour_dir])
     with lib.repo.engine.begin() as conn:  # as if indexed by a Shoebox without colour search
         conn.execute(text("DELETE FROM photo_colours"))
-    stats = lib.index()
+    seen = []
+    stats = lib.index(on_progress=seen.append)
     assert any("colour: descriptors added for 7 photos" in n for n in stats.notes)
+    assert any(p.phase == "colour" and p.done == p.total == 7 for p in seen)  # long work shows progress
     assert Path(lib.search_colour("magenta").hits[0].path).stem == "magenta"
 
 
