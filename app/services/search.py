@@ -45,8 +45,8 @@ class SearchMixin(LibraryCore):
         t0 = time.perf_counter()
         results = SearchResults()
         allowed = self._filter_ids(query, results)  # tags (and a colour next to text/image): a filter
-        if query.filters_only:
-            results.hits = self._filter_only_hits(query, allowed, results)
+        if query.filters_only or (allowed is not None and not len(allowed)):
+            results.hits = self._filter_only_hits(query, allowed, results) if query.filters_only else []
             results.seconds = time.perf_counter() - t0
             return results
         qimg = load_query_image(query, self.repo, self.settings.max_image_pixels)
@@ -153,9 +153,7 @@ class SearchMixin(LibraryCore):
         overrides this)."""
         return None
 
-    def _filter_only_hits(
-        self, query: SearchQuery, allowed: set[int] | None, results: SearchResults
-    ) -> list[SearchHit]:
+    def _filter_only_hits(self, query: SearchQuery, allowed: Allowed | None, results: SearchResults) -> list[SearchHit]:
         """A query of tags and/or a colour only (the tags mixin overrides this)."""
         raise BadInputError("searching by tag or colour is not available in this build")
 

@@ -19,7 +19,7 @@ from app.core.records import FastRecord, RegionPassRecord, RegionRecord
 from app.storage.colour_repo import delete_colour, write_colour
 from app.storage.features_repo import delete_features, write_features
 from app.storage.schema import embeddings, folders, hashes, meta, photos, regions
-from app.storage.tags_repo import write_detector_tags
+from app.storage.tags_repo import clear_auto_tags, write_detector_tags
 
 _CHUNK = 500  # SQLite's bound-parameter limit is 32766; stay far below it
 
@@ -242,6 +242,7 @@ class PhotoRepository:
                     changes.merge(self._clear_analysis(conn, rec.photo_id))
                     delete_features(conn, rec.photo_id)
                     delete_colour(conn, rec.photo_id)
+                    clear_auto_tags(conn, rec.photo_id)
                     conn.execute(
                         update(photos)
                         .where(photos.c.id == rec.photo_id)
@@ -294,6 +295,7 @@ class PhotoRepository:
             write_colour(conn, rec.photo_id, rec.colour_version, rec.colour)
         else:
             delete_colour(conn, rec.photo_id)
+        clear_auto_tags(conn, rec.photo_id)
         return changes
 
     def _move(self, conn: Connection, rec: FastRecord) -> VectorChanges:

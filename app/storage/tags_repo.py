@@ -46,6 +46,14 @@ def _bump(conn: Connection) -> None:
         conn.execute(update(meta).where(meta.c.key == _GENERATION).values(value=str(int(row[0]) + 1)))
 
 
+def clear_auto_tags(conn: Connection, photo_id: int) -> None:
+    """A photo's content changed (inside the fast pass's transaction): its automatic tags described the old
+    picture, so they go and the tag pass makes them again; the user's own tags stay."""
+    if conn.execute(delete(photo_tags).where(photo_tags.c.photo_id == photo_id)).rowcount:
+        _bump(conn)
+    conn.execute(delete(tag_state).where(tag_state.c.photo_id == photo_id))
+
+
 def write_detector_tags(conn: Connection, items: Iterable[tuple[int, str, list[tuple[str, float, int]]]]) -> int:
     """Detector tags written by the region pass, inside its transaction (photos known to exist)."""
     return _write_auto(conn, DETECTOR, items, check=False)

@@ -269,3 +269,20 @@ def test_photos_added_while_watching_get_their_tags(open_library, tag_dir, tmp_p
         assert Path(lib.search_colour("#1428e6").hits[0].path).stem.startswith("blue")
     finally:
         lib.stop_watching()
+
+
+def test_an_edited_photo_gets_new_automatic_tags_and_keeps_the_users(open_library, tag_dir):
+    from app.indexing.tagging import TAG_PROMPT
+
+    lib = open_library(detector=ColourDetector())
+    lib.index([tag_dir])
+    beach = {TAG_PROMPT.format("beach"): _vector_of(lib, tag_dir / "red_0.jpg")}
+    lib.use_text_encoder(HashTextEncoder(FakeEncoder.model_id, beach))
+    lib.refresh_tags()
+    lib.add_tag(tag_dir / "red_0.jpg", "holiday")
+    assert {"person", "beach", "holiday"} <= {t.tag for t in lib.photo_tags(tag_dir / "red_0.jpg").tags}
+    patch_photo(tag_dir / "red_0.jpg", (20, 40, 230), seed=5, share=0.7)  # now mostly blue: a dog
+    lib.index()
+    tags = {t.tag: t.source for t in lib.photo_tags(tag_dir / "red_0.jpg").tags}
+    assert tags.get("dog") == "detector" and "person" not in tags and "beach" not in tags
+    assert tags["holiday"] == "user"
