@@ -11,12 +11,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from app.cli import dupes_cmd, library_cmds, search_cmd, watch_cmd, words_cmd
+from app.cli import dupes_cmd, library_cmds, search_cmd, tags_cmd, watch_cmd, words_cmd
 from app.cli.common import model_flags
 from app.core.errors import ShoeboxError
 
 Handler = Callable[[argparse.Namespace], int]
-_MODULES = (library_cmds, search_cmd, words_cmd, dupes_cmd, watch_cmd)
+_MODULES = (library_cmds, search_cmd, words_cmd, tags_cmd, dupes_cmd, watch_cmd)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:

@@ -20,10 +20,21 @@ def register(
     p.add_argument("--image", metavar="FILE", help="an image (or a crop of a photo) to look for")
     p.add_argument("--words", metavar="TEXT", help='only the text read in photos (OCR), e.g. "wifi password"')
     p.add_argument("--not", dest="negative", action="append", default=[], metavar="TEXT", help="steer away from this")
+    p.add_argument(
+        "--tag", dest="tags", action="append", default=[], metavar="TAG", help="only photos with this tag (repeat: all)"
+    )
+    p.add_argument(
+        "--colour",
+        "--color",
+        dest="colour",
+        metavar="COLOUR",
+        help='a colour name or "#rrggbb": alone, photos by how much of it they hold; with text or --image, a filter',
+    )
     _result_flags(p)
 
     p = sub.add_parser("similar", parents=[common], help="photos that look like a photo of the library")
     p.add_argument("photo", metavar="PATH", help="a photo of the library")
+    p.add_argument("--palette", action="store_true", help="photos with similar colours (not similar content)")
     _result_flags(p)
     return {"search": _cmd_search, "similar": _cmd_similar}
 
@@ -49,6 +60,9 @@ def hit_json(h: SearchHit) -> dict[str, object]:
         out["label"] = h.label
     if "text" in h.details:
         out["text"] = h.details["text"]
+    for key in ("colour_share", "palette_similarity", "tags"):
+        if key in h.details:
+            out[key] = h.details[key]
     return out
 
 
@@ -63,7 +77,14 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if not _top_ok(args):
         return 2
     query = SearchQuery(
-        text=args.text, words=args.words, image=args.image, negative=tuple(args.negative), top=args.top, all=args.all
+        text=args.text,
+        words=args.words,
+        image=args.image,
+        negative=tuple(args.negative),
+        top=args.top,
+        all=args.all,
+        tags=tuple(args.tags),
+        colour=args.colour,
     )
     with Library.open(args.library, overrides=overrides(args)) as lib:
         results = lib.search(query)
@@ -74,7 +95,10 @@ def _cmd_similar(args: argparse.Namespace) -> int:
     if not _top_ok(args):
         return 2
     with Library.open(args.library, overrides=overrides(args)) as lib:
-        results = lib.similar(args.photo, top=args.top, all=args.all)
+        if args.palette:
+            results = lib.similar_palette(args.photo, top=args.top)
+        else:
+            results = lib.similar(args.photo, top=args.top, all=args.all)
     return _print(results, args.json)
 
 

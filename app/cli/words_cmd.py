@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 
 from app.cli.common import overrides
+from app.cli.tags_cmd import tag_json
 from app.services import Library
 
 
@@ -22,6 +23,7 @@ def register(
 def _cmd_info(args: argparse.Namespace) -> int:
     with Library.open(args.library, overrides=overrides(args)) as lib:
         info = lib.photo_info(args.path)
+        tags = lib.photo_tags(info.photo)
     photo = info.photo
     lines = [
         {"text": ln.text, "box": [round(float(v), 1) for v in ln.box], "confidence": round(ln.confidence, 3)}
@@ -37,10 +39,17 @@ def _cmd_info(args: argparse.Namespace) -> int:
             "error": photo.error,
             "ocr": info.ocr_key,
             "lines": lines,
+            "tags": tag_json(tags.tags),
+            "tags_removed": tags.removed,
+            "tag_summary": tags.summary,
+            "colours": [{"colour": c, "share": w} for c, w in tags.colours],
         }
         print(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
     print(f"{photo.path}\n  {photo.state}  {photo.width}x{photo.height}" + (f"  {photo.error}" if photo.error else ""))
+    print(f"  tags: {tags.summary or 'none'}")
+    if tags.colours:
+        print("  colours: " + ", ".join(f"{c} {w:.0%}" for c, w in tags.colours))
     if info.ocr_key is None:
         print("  text: not read yet")
     elif not lines:

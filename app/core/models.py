@@ -169,7 +169,8 @@ class SearchQuery:
     """What the user asked for. The CLI and the GUI build the same object; ``Library.search`` runs it.
 
     Parts combine: text, an image (a file path or encoded bytes) or a region of a library photo, and
-    texts to steer away from (``negative``), like rclip's query arithmetic.
+    texts to steer away from (``negative``), like rclip's query arithmetic. ``tags`` filter; ``colour``
+    ranks on its own and filters alongside text or an image (see app/search/filters.py).
     """
 
     text: str | None = None
@@ -180,6 +181,8 @@ class SearchQuery:
     all: bool = False  # no cut-off at all
     exclude_photo_ids: frozenset[int] = frozenset()
     words: str | None = None  # words to find in the photos' recognised text (OCR) only
+    tags: tuple[str, ...] = ()  # only photos showing every one of these tags (a filter)
+    colour: str | None = None  # a colour name or "#rrggbb": ranks alone, filters alongside text/image
 
     @property
     def has_image(self) -> bool:
@@ -187,7 +190,20 @@ class SearchQuery:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.text and self.text.strip()) and not self.has_image and not (self.words and self.words.strip())
+        return (
+            not (self.text and self.text.strip())
+            and not self.has_image
+            and not (self.words and self.words.strip())
+            and not self.tags
+            and self.colour is None
+        )
+
+    @property
+    def filters_only(self) -> bool:
+        """Tags and/or a colour and nothing else to rank by."""
+        return not self.is_empty and not (
+            (self.text and self.text.strip()) or self.has_image or (self.words and self.words.strip())
+        )
 
 
 @dataclass(slots=True)

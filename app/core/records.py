@@ -29,6 +29,8 @@ class FastRecord:
     size: int | None = None  # new (size, mtime_ns) to record for a changed file
     mtime_ns: int | None = None
     local_features: LocalFeatures | None = None  # crop search's codes of the working image
+    colour: bytes | None = None  # 64-byte palette histogram (app/imaging/colour.py)
+    colour_version: str | None = None
 
 
 @dataclass(slots=True)
@@ -58,6 +60,9 @@ class RegionPassRecord:
     regions_key: str
     clip_model: str
     regions: list[RegionRecord] = field(default_factory=list)
+    # (tag, best confidence, boxes) of every detection, also those too small to embed as a region: the
+    # photo's detector tags, written in the same transaction. None: leave the tags to the tag pass.
+    detector_tags: list[tuple[str, float, int]] | None = None
 
 
 @dataclass(slots=True)

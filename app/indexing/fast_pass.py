@@ -16,6 +16,7 @@ from PIL import Image
 
 from app.core.progress import CancelToken, PhaseMeter, ProgressCallback
 from app.core.records import FastRecord, LocalFeatures
+from app.imaging.colour import COLOUR_VERSION, colour_descriptor
 from app.imaging.decode import DecodeError, content_hash, decode_bytes, read_file
 from app.imaging.hashes import compute_hashes
 from app.imaging.local_features import FEATURES_VERSION, index_features
@@ -81,6 +82,7 @@ def _prepare(ctx: IndexContext, moves: MoveClaims, item: WorkItem) -> _Prepared:
     rec.hashes, _trim = compute_hashes(decoded.image)
     feats = index_features(decoded.image, decoded.width)
     rec.local_features = LocalFeatures(FEATURES_VERSION, feats.codes, feats.xy, feats.scale)
+    rec.colour, rec.colour_version = colour_descriptor(decoded.image), COLOUR_VERSION
     write_thumbnail(decoded.image, ctx.paths.thumbnail_for(rec.content_hash), ctx.settings.thumbnail_size)
     if ctx.encoder is not None or ctx.ocr is not None:  # the background pass reads it back
         _spool(ctx, rec.photo_id, decoded.image)

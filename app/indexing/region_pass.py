@@ -23,6 +23,7 @@ from app.imaging.regions import crop_box, scale_box, tile_boxes, usable_detectio
 from app.imaging.thumbnails import read_spool
 from app.indexing.context import IndexContext
 from app.indexing.ocr_step import read_text
+from app.indexing.tagging import detector_tags, label_counts
 from app.indexing.workers import BatchWriter, prefetch
 from app.storage.ocr_repo import OcrRepository
 
@@ -146,6 +147,8 @@ def _regions(ctx: IndexContext, batch: list[_Loaded]) -> list[RegionPassRecord]:
         photo = loaded.photo
         scale = (photo.width or image.width) / image.width
         rec = RegionPassRecord(photo.id, ctx.regions_key, ctx.encoder.model_id)
+        if ctx.detector is not None:  # tags from every box, also those too small to embed as a region
+            rec.detector_tags = detector_tags(label_counts(dets))
         for det in usable_detections(dets, s.detector_max_boxes):
             rec.regions.append(RegionRecord(RegionKind.OBJECT, det.box, det.label, round(det.confidence, 4)))
         for box in tile_boxes(image.width, image.height):

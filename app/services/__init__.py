@@ -9,11 +9,12 @@ from app.services.crop import CropSearchMixin
 from app.services.duplicates import DuplicatesMixin
 from app.services.gallery import GalleryMixin
 from app.services.library import LibraryCore
+from app.services.tags import TagsMixin
 from app.services.watch import WatchMixin
 from app.services.words import WordsMixin
 
 
-class Library(WordsMixin, CropSearchMixin, DuplicatesMixin, WatchMixin, GalleryMixin, LibraryCore):
+class Library(TagsMixin, WordsMixin, CropSearchMixin, DuplicatesMixin, WatchMixin, GalleryMixin, LibraryCore):
     """A photo library: its folders, database, vector caches and models.
 
     Open with :meth:`open`; close with :meth:`close` (or use it as a context manager). The process

@@ -15,6 +15,7 @@ import numpy as np
 from app.core.errors import BadInputError, ModelUnavailableError
 from app.core.models import Photo, PhotoState, SearchHit, SearchQuery, SearchResults
 from app.core.protocols import TextEncoder
+from app.search.filters import FILTER_POOL, Allowed, cut, keep_allowed
 from app.search.merge import merge_hits
 from app.search.query_image import QueryImage, load_query_image
 from app.search.semantic import rank_by_vector
@@ -40,24 +41,33 @@ class SearchMixin(LibraryCore):
                 says which file to put where).
         """
         if query.is_empty:
-            raise BadInputError("empty query: give some text, an image or a region of a photo")
+            raise BadInputError("empty query: give some text, an image, a region of a photo, a tag or a colour")
         t0 = time.perf_counter()
         results = SearchResults()
+        allowed = self._filter_ids(query, results)  # tags (and a colour next to text/image): a filter
+        if query.filters_only or (allowed is not None and not len(allowed)):
+            results.hits = self._filter_only_hits(query, allowed, results) if query.filters_only else []
+            results.seconds = time.perf_counter() - t0
+            return results
         qimg = load_query_image(query, self.repo, self.settings.max_image_pixels)
         exclude = set(query.exclude_photo_ids)
         if qimg is not None and qimg.source_photo_id is not None:
             exclude.add(qimg.source_photo_id)
         query = _replace_excludes(query, frozenset(exclude))
-        exact = self._exact_hits(query, qimg, results) if qimg is not None else []
-        words = self._word_hits(query, results)
+        # With a filter, rank a wider pool first so the cut-off runs on what the filter leaves.
+        inner = query if allowed is None else replace(query, top=max(query.top or 0, FILTER_POOL), all=False)
+        exact = keep_allowed(self._exact_hits(inner, qimg, results), allowed) if qimg is not None else []
+        words = keep_allowed(self._word_hits(inner, results), allowed)
         try:
-            semantic = self._semantic_hits(query, qimg, results) if query.text or qimg is not None else []
+            semantic = self._semantic_hits(inner, qimg, results) if query.text or qimg is not None else []
         except ModelUnavailableError as exc:
             if not (words or exact):
                 raise
             # Without CLIP weights the words read in photos (and exact crops) still answer; say what is missing.
             results.notes.append(f"searched the words in photos only: {exc}")
             semantic = []
+        if allowed is not None:
+            semantic = cut(keep_allowed(semantic, allowed), query.top, query.all)
         results.hits = merge_word_hits(merge_hits(exact, semantic), words, None if query.all else query.top)
         results.seconds = time.perf_counter() - t0
         return results
@@ -129,6 +139,15 @@ class SearchMixin(LibraryCore):
     def _word_hits(self, query: SearchQuery, results: SearchResults) -> list[SearchHit]:
         """Photos whose recognised text matches (the words mixin overrides this)."""
         return []
+
+    def _filter_ids(self, query: SearchQuery, results: SearchResults) -> Allowed | None:
+        """Photos the query's tag/colour filters allow (with a rank score), None without filters (the tags mixin
+        overrides this)."""
+        return None
+
+    def _filter_only_hits(self, query: SearchQuery, allowed: Allowed | None, results: SearchResults) -> list[SearchHit]:
+        """A query of tags and/or a colour only (the tags mixin overrides this)."""
+        raise BadInputError("searching by tag or colour is not available in this build")
 
     def _semantic_hits(self, query: SearchQuery, qimg: QueryImage | None, results: SearchResults) -> list[SearchHit]:
         texts = [query.text] if query.text and query.text.strip() else []

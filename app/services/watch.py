@@ -92,7 +92,7 @@ class WatchMixin(LibraryCore):
                 self._context,
                 queue,
                 on_progress=on_progress,
-                on_batch=lambda _stats: self._emit_status(),
+                on_batch=self._live_batch_done,
                 on_state=lambda _state: self._emit_status(),
                 reconcile=reconcile,
             )
@@ -102,6 +102,10 @@ class WatchMixin(LibraryCore):
             session.watcher.start()  # before the reconcile pass, so nothing that changes during it is missed
             writer.start()
             return self.watch_status()
+
+    def _live_batch_done(self, stats: IndexStats) -> None:
+        """After each live batch, on the writer thread: features derived from the batch (tags) catch up."""
+        self._emit_status()
 
     def stop_watching(self, timeout: float | None = None) -> WatchStatus:
         """Stop the watchers, commit the batch in flight and save the vector caches.

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, text
 
-from app.storage import schema, schema_dupes, schema_features, schema_ocr, schema_watch
+from app.storage import schema, schema_dupes, schema_features, schema_ocr, schema_tags, schema_watch
 
 _V1_TABLES = [schema.meta, schema.folders, schema.photos, schema.regions, schema.embeddings, schema.hashes]
 
@@ -38,6 +38,10 @@ def _ocr_tables(conn: Connection) -> None:
         conn.execute(text(ddl))
 
 
+def _tags_tables(conn: Connection) -> None:
+    schema.metadata.create_all(conn, tables=schema_tags.TAGS_TABLES)
+
+
 # MIGRATIONS[n] brings a database from version n to n + 1.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     0: _v1_initial,
@@ -45,6 +49,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _dupes_tables,
     3: _local_features,
     4: _ocr_tables,
+    5: _tags_tables,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS) + 1

@@ -16,8 +16,10 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, u
 
 from app.core.models import Folder, Photo, PhotoState, Region, RegionKind
 from app.core.records import FastRecord, RegionPassRecord, RegionRecord
+from app.storage.colour_repo import delete_colour, write_colour
 from app.storage.features_repo import delete_features, write_features
 from app.storage.schema import embeddings, folders, hashes, meta, photos, regions
+from app.storage.tags_repo import clear_auto_tags, write_detector_tags
 
 _CHUNK = 500  # SQLite's bound-parameter limit is 32766; stay far below it
 
@@ -239,6 +241,8 @@ class PhotoRepository:
                 elif rec.error is not None:
                     changes.merge(self._clear_analysis(conn, rec.photo_id))
                     delete_features(conn, rec.photo_id)
+                    delete_colour(conn, rec.photo_id)
+                    clear_auto_tags(conn, rec.photo_id)
                     conn.execute(
                         update(photos)
                         .where(photos.c.id == rec.photo_id)
@@ -287,6 +291,11 @@ class PhotoRepository:
             write_features(conn, rec.photo_id, lf.version, lf.codes, lf.xy, lf.scale)
         else:
             delete_features(conn, rec.photo_id)
+        if rec.colour is not None and rec.colour_version:
+            write_colour(conn, rec.photo_id, rec.colour_version, rec.colour)
+        else:
+            delete_colour(conn, rec.photo_id)
+        clear_auto_tags(conn, rec.photo_id)
         return changes
 
     def _move(self, conn: Connection, rec: FastRecord) -> VectorChanges:
@@ -353,6 +362,8 @@ class PhotoRepository:
                 changes.merge(self._clear_analysis(conn, rec.photo_id, keep_photo_region=True))
                 self._insert_regions(conn, rec.photo_id, rec.regions, rec.clip_model, changes)
                 conn.execute(update(photos).where(photos.c.id == rec.photo_id).values(regions_key=rec.regions_key))
+                if rec.detector_tags is not None:
+                    write_detector_tags(conn, [(rec.photo_id, rec.regions_key, rec.detector_tags)])
             self._bump_generations(conn, changes)
         return changes
 
