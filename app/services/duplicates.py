@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +17,14 @@ from app.core.errors import BadInputError, LibraryBusyError
 from app.core.progress import Progress, ProgressCallback, no_progress
 from app.imaging.decode import DecodeError, decode_file
 from app.imaging.pair_verify import PairEvidence, verify_pair
-from app.search.duplicates import TABLE_KINDS, HashTable, choose_keeper, connected_groups, find_candidates
+from app.search.duplicates import (
+    TABLE_KINDS,
+    HashTable,
+    Links,
+    choose_keeper,
+    connected_groups,
+    find_candidates,
+)
 from app.services.library import LibraryCore
 from app.storage.dupes_repo import DupesRepository, PairRow, PhotoRow
 from app.storage.trash import move_to_trash, restore
@@ -62,29 +70,33 @@ class DuplicatesMixin(LibraryCore):
         new_rows = np.array([row_of[p] for p in new if p in row_of], dtype=np.int64)
         whole = len(new_rows) == len(table)
         cands = find_candidates(table, None if whole else new_rows)
+        hidden = repo.not_duplicate_hashes()
+        links = self._known_links(repo, photos, table.ids, row_of, set(new), hidden)
+        greys = _GreyCache(self._grey)
         pairs: list[PairRow] = []
         total = len(cands)
-        for i, (a_row, b_row, dist, kind) in enumerate(zip(cands.a, cands.b, cands.distance, cands.kind, strict=True)):
+        # Closest hashes first: they are the likeliest copies, and once a group is linked its other pairs
+        # need no pixel check (they cannot change the group).
+        order = np.lexsort((cands.kind, cands.distance))
+        for i, c in enumerate(order):
             if i % 50 == 0:
                 on_progress(Progress("compare", i, total))
+            a_row, b_row, dist, kind = int(cands.a[c]), int(cands.b[c]), int(cands.distance[c]), int(cands.kind[c])
             a, b = photos[int(table.ids[a_row])], photos[int(table.ids[b_row])]
-            if a.content_hash == b.content_hash:
-                continue  # identical: grouped by content hash, no pixels needed
-            ev = self._verify(a, b, int(kind))
-            if ev is None:
+            if a.content_hash == b.content_hash or links.linked(a_row, b_row):
+                continue  # identical bytes (grouped by content hash) or already in one group
+            if tuple(sorted((a.content_hash, b.content_hash))) in hidden:
+                continue  # the user said "not a duplicate": never shown, no need to look
+            ga, gb = greys.get(a), greys.get(b)
+            if ga is None or gb is None:
                 continue
+            ev = verify_pair(ga, gb, kind)
             tier = DupeTier.SAME if ev.same else self._similar_or_none(ev)
+            if tier == DupeTier.SAME:
+                links.union(a_row, b_row)
             if tier is not None:
                 pairs.append(
-                    PairRow(
-                        a.id,
-                        b.id,
-                        tier,
-                        int(dist),
-                        TABLE_KINDS[int(kind)],
-                        round(ev.correlation, 4),
-                        ev.inliers or None,
-                    )
+                    PairRow(a.id, b.id, tier, dist, TABLE_KINDS[kind], round(ev.correlation, 4), ev.inliers or None)
                 )
         on_progress(Progress("compare", total, total))
         if self.is_writer:
@@ -93,16 +105,34 @@ class DuplicatesMixin(LibraryCore):
             self._unsaved_pairs = pairs
 
     @staticmethod
+    def _known_links(
+        repo: DupesRepository,
+        photos: dict[int, PhotoRow],
+        ids: np.ndarray,
+        row_of: dict[int, int],
+        rechecked: set[int],
+        hidden: set[tuple[str, str]],
+    ) -> Links:
+        """Rows already known to be copies: same bytes, and stored `same` pairs that stay valid."""
+        links = Links(len(ids))
+        first_of: dict[str, int] = {}
+        for row, pid in enumerate(ids):
+            row_hash = photos[int(pid)].content_hash
+            links.union(first_of.setdefault(row_hash, row), row)
+        for r in repo.pairs():
+            if r.tier != DupeTier.SAME or r.a in rechecked or r.b in rechecked:
+                continue  # pairs of re-checked photos are replaced by this scan
+            if r.a in row_of and r.b in row_of:
+                pa, pb = photos[r.a], photos[r.b]
+                if tuple(sorted((pa.content_hash, pb.content_hash))) not in hidden:
+                    links.union(row_of[r.a], row_of[r.b])
+        return links
+
+    @staticmethod
     def _similar_or_none(ev: PairEvidence) -> DupeTier | None:
         if ev.correlation >= SIMILAR_CORRELATION or ev.inliers >= SIMILAR_INLIERS:
             return DupeTier.SIMILAR
         return None
-
-    def _verify(self, a: PhotoRow, b: PhotoRow, kind: int) -> PairEvidence | None:
-        ga, gb = self._grey(a), self._grey(b)
-        if ga is None or gb is None:
-            return None
-        return verify_pair(ga, gb, kind)
 
     def _grey(self, p: PhotoRow) -> np.ndarray | None:
         """The photo's cached thumbnail in grey (decoding the file only if the thumbnail is gone)."""
@@ -188,6 +218,8 @@ class DuplicatesMixin(LibraryCore):
         pa, pb = self._photo_row(a), self._photo_row(b)
         self._need_writer()
         self._dupes.add_not_duplicate(pa.content_hash, pb.content_hash)
+        # Pairs skipped because this one linked their photos must now be looked at: check both again.
+        self._dupes.uncheck([pa.id, pb.id])
 
     def protect_folder(self, path: Path | str, on: bool = True) -> None:
         """Mark a folder as a reference: nothing in it is ever trashed, and its copies are kept first."""
@@ -280,6 +312,23 @@ class DuplicatesMixin(LibraryCore):
     def _need_writer(self) -> None:
         if not self.is_writer:
             raise LibraryBusyError(f"another Shoebox process is using {self.paths.root}; try again when it is done")
+
+
+class _GreyCache:
+    """The last few decoded thumbnails: a photo has many candidate pairs, decode it once for them."""
+
+    def __init__(self, load: Callable[[PhotoRow], np.ndarray | None], size: int = 512) -> None:
+        self._load, self._size = load, size
+        self._items: OrderedDict[int, np.ndarray | None] = OrderedDict()
+
+    def get(self, p: PhotoRow) -> np.ndarray | None:
+        if p.id in self._items:
+            self._items.move_to_end(p.id)
+            return self._items[p.id]
+        grey = self._items[p.id] = self._load(p)
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+        return grey
 
 
 def _file_hash(path: Path) -> str:

@@ -140,6 +140,11 @@ class DupesRepository:
                     ],
                 )
 
+    def uncheck(self, photo_ids: Sequence[int]) -> None:
+        """Compare these photos with the library again on the next scan."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(dupe_checked).where(dupe_checked.c.photo_id.in_(list(photo_ids))))
+
     def add_not_duplicate(self, hash_a: str, hash_b: str) -> None:
         a, b = sorted((hash_a, hash_b))
         with self.engine.begin() as conn:
