@@ -23,6 +23,7 @@ TILES_Y, TILES_X = 6, 8
 _CLIP = (2, 252)  # grey levels a tone edit may have clipped: no evidence of position there
 _EDITED = 4.0  # a tile whose unexplained residual is this many times the median tile's was painted over
 _MIN_TILES = 6
+_SHIFT_EXPLAINS = 0.7  # share of a tile's residual energy a shift explains when that part moved
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,14 @@ class LocalMotion:
     motion: float  # px: median distance of the tiles' displacements from one affine field
     edited: float  # fraction of tiles whose difference is no displacement (painted over, or moved away)
     tiles: int  # tiles that had enough texture to say
+    moved: float = 0.0  # px: the largest displacement off the field of a tile that a shift explains well
+    field: np.ndarray | None = None  # 2x3: the affine displacement field d(x, y) = field @ (1, x, y), in px
+    edited_tiles: np.ndarray | None = None  # (TILES_Y, TILES_X) bool
+
+    def correction(self) -> np.ndarray:
+        """The 2x3 map (for ``cv2.warpAffine(..., WARP_INVERSE_MAP)``) that moves B by the affine field back onto A."""
+        f = self.field if self.field is not None else np.zeros((2, 3))
+        return np.float32([[1 - f[0, 1], -f[0, 2], -f[0, 0]], [-f[1, 1], 1 - f[1, 2], -f[1, 0]]])
 
 
 def _tile_sums(values: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
@@ -37,8 +46,10 @@ def _tile_sums(values: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray
     return np.add.reduceat(np.add.reduceat(values, ys[:-1], axis=-2), xs[:-1], axis=-1)
 
 
-def local_motion(a: np.ndarray, b: np.ndarray, inside: np.ndarray) -> LocalMotion | None:
+def local_motion(a: np.ndarray, b: np.ndarray, inside: np.ndarray, blur: float = 0.0) -> LocalMotion | None:
     """Local motion of float32 ``b`` against ``a`` (same size, already aligned) inside the boolean mask.
+
+    ``blur`` (px) smooths both first: coarser, but a shift of a pixel or two stays within reach of one step.
 
     Returns None when too little of the picture has texture to tell (a blank or tiny overlap).
     """
@@ -50,6 +61,8 @@ def local_motion(a: np.ndarray, b: np.ndarray, inside: np.ndarray) -> LocalMotio
     # Tone map B onto A (linear in luminance: brightness, contrast, saturation, greyscale).
     gain, offset = np.polyfit(b[use], a[use], 1)
     b = (b * gain + offset).astype(np.float32)
+    if blur:
+        a, b = cv2.GaussianBlur(a, (0, 0), blur), cv2.GaussianBlur(b, (0, 0), blur)
     mean = (a + b) * 0.5
     gx = cv2.Sobel(mean, cv2.CV_32F, 1, 0, ksize=3) / 8
     gy = cv2.Sobel(mean, cv2.CV_32F, 0, 1, ksize=3) / 8
@@ -71,16 +84,29 @@ def local_motion(a: np.ndarray, b: np.ndarray, inside: np.ndarray) -> LocalMotio
         return None
     dx = np.where(ok, (syy * sxr - sxy * syr) / np.where(ok, det, 1), 0)
     dy = np.where(ok, (sxx * syr - sxy * sxr) / np.where(ok, det, 1), 0)
-    unexplained = np.sqrt(np.maximum(srr - (dx * sxr + dy * syr), 0) / np.maximum(n, 1))
+    explained = dx * sxr + dy * syr
+    unexplained = np.sqrt(np.maximum(srr - explained, 0) / np.maximum(n, 1))
     edited = ok & (unexplained > _EDITED * np.median(unexplained[ok]))
     keep = ok & ~edited
     if keep.sum() < _MIN_TILES:
         return LocalMotion(float("inf"), float(edited.sum() / ok.sum()), int(ok.sum()))
-    cy = ((ys[:-1] + ys[1:]) / 2)[:, None].repeat(TILES_X, 1).ravel() / max(h, wd)
-    cx = ((xs[:-1] + xs[1:]) / 2)[None, :].repeat(TILES_Y, 0).ravel() / max(h, wd)
+    cy = ((ys[:-1] + ys[1:]) / 2)[:, None].repeat(TILES_X, 1).ravel()
+    cx = ((xs[:-1] + xs[1:]) / 2)[None, :].repeat(TILES_Y, 0).ravel()
     design = np.column_stack([np.ones(keep.sum()), cx[keep], cy[keep]])
+    design[:, 1:] /= max(h, wd)  # conditioning
     weight = np.sqrt(trace[keep] / trace[keep].max())[:, None]
     disp = np.column_stack([dx[keep], dy[keep]])
     coef, *_ = np.linalg.lstsq(design * weight, disp * weight, rcond=None)
     off = np.hypot(*(disp - design @ coef).T)
-    return LocalMotion(float(np.median(off)), float(edited.sum() / ok.sum()), int(ok.sum()))
+    # A tile whose whole difference is a shift, off the field: something there moved (not painted over).
+    shifted = off[explained[keep] >= _SHIFT_EXPLAINS * srr[keep]]
+    field = coef.T.copy()  # rows: dx, dy; columns: 1, x, y (back to pixels)
+    field[:, 1:] /= max(h, wd)
+    return LocalMotion(
+        float(np.median(off)),
+        float(edited.sum() / ok.sum()),
+        int(ok.sum()),
+        float(shifted.max()) if len(shifted) else 0.0,
+        field,
+        edited.reshape(TILES_Y, TILES_X),
+    )

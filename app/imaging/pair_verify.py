@@ -17,7 +17,7 @@ self-contained (the lead may unify them).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -34,7 +34,10 @@ MAX_ROTATION_DEG = 2.0
 SAME_DETAIL = 0.90  # edge correlation at thumbnail detail after the fine alignment
 MAX_RESIDUAL_MOTION = 3.0  # px at thumbnail size: non-similarity motion the fine alignment needed
 MAX_LOCAL_MOTION = 0.12  # px at working size: parts of the picture off the one affine alignment
+MAX_MOVED = 0.5  # px: a part of the picture that moved as a whole (an object, not an edit)
 MAX_EDITED = 0.25  # fraction of the picture an edit may have painted over (a watermark, a caption)
+_REALIGN_STEPS = 2
+_PARTS_BLUR = 1.5  # px: reach of the moved-part check (a part shifted by a pixel or two)
 MIN_CONTAINED = 0.97  # a crop lies inside the other picture (another framing sticks out of it)
 
 
@@ -52,6 +55,7 @@ class PairEvidence:
     residual_motion: float | None = None  # pixels the fine alignment had to add (0 for the same picture)
     local_motion: float | None = None  # px: parts of the picture off the alignment (see imaging.local_motion)
     edited: float | None = None  # fraction of the picture whose difference is no displacement
+    moved: float | None = None  # px: the largest move of one part of the picture against the rest
 
     @property
     def same(self) -> bool:
@@ -76,6 +80,8 @@ class PairEvidence:
         if self.local_motion is None or self.local_motion > MAX_LOCAL_MOTION:
             moved = "too little texture to check" if self.local_motion is None else f"{self.local_motion:.2f} px"
             return f"another shot: parts of the scene moved against the rest ({moved})"
+        if (self.moved or 0.0) > MAX_MOVED:
+            return f"another shot: a part of the picture moved ({self.moved:.1f} px)"
         if (self.edited or 0.0) > MAX_EDITED:
             return f"another shot: {self.edited:.0%} of the picture changed"
         return None
@@ -143,6 +149,7 @@ class _Fine:
             "residual_motion": self.motion,
             "local_motion": self.local.motion if self.local else None,
             "edited": self.local.edited if self.local else None,
+            "moved": self.local.moved if self.local else None,
         }
 
 
@@ -178,30 +185,81 @@ def _refined(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> _Fine:
     """
     a, b, model = _working(a, b, model)
     h, w = a.shape
-    af = a.astype(np.float32)
-    warped = cv2.warpAffine(b.astype(np.float32), model, (w, h), flags=cv2.INTER_CUBIC)
-    inside = cv2.warpAffine(np.full(b.shape, 255, np.uint8), model, (w, h), flags=cv2.INTER_NEAREST)
+    af, bf = a.astype(np.float32), b.astype(np.float32)
+    frame = np.full(b.shape, 255, np.uint8)
+
+    def warp(a_to_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # One interpolation from B's own pixels, however many corrections were composed.
+        m = a_to_b[:2].astype(np.float32)
+        warped = cv2.warpAffine(bf, m, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP)
+        inside = cv2.warpAffine(frame, m, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+        return warped, cv2.erode(inside, np.ones((7, 7), np.uint8)) > 0
+
+    coarse = np.linalg.inv(_h(model))
+    warped, inside = warp(coarse)
+    if inside.sum() < 100:
+        return _NO_FINE
+    fine = _ecc(af, warped, None)
+    # ECC fits every pixel, so a painted-over area pulls it: fit again without the pixels that disagree.
+    agree = _agreeing(af, warp(coarse @ _h(fine))[0], inside)
+    if agree is not None:
+        fine = _ecc(af, warped, agree)
+    a_to_b = coarse @ _h(fine)
+    warped, inside = warp(a_to_b)
+    if inside.sum() < 100:
+        return _NO_FINE
+    # Position is judged where the pictures agree: a watermark or caption says nothing about it.
+    agree = _agreeing(af, warped, inside)
+    agree = inside if agree is None else agree
+    local = local_motion(af, warped, agree)
+    for _ in range(_REALIGN_STEPS):  # Lucas-Kanade steps on the tiles that only moved
+        if local is None or local.field is None:
+            break
+        a_to_b = a_to_b @ _h(local.correction())
+        warped, inside = warp(a_to_b)
+        local = local_motion(af, warped, agree & inside)
+    # Over every pixel: a part whose whole difference is a shift moved (an object); the rest was painted.
+    parts = local_motion(af, warped, inside, blur=_PARTS_BLUR)
+    if local is not None and parts is not None:
+        local = replace(local, moved=parts.moved, edited=parts.edited, edited_tiles=parts.edited_tiles)
+    keep = inside
+    if local is not None and local.edited_tiles is not None:
+        edited = cv2.resize(local.edited_tiles.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+        keep = inside & (edited == 0)
+    detail = _correlation(_edges(af)[keep], _edges(warped)[keep]) if keep.sum() >= 100 else 0.0
+    motion = float(abs(fine[0, 0] - fine[1, 1]) + abs(fine[0, 1] + fine[1, 0])) * max(h, w)
+    shift = float(np.hypot(fine[0, 2], fine[1, 2]))
+    return _Fine(detail, motion, shift, local, _contained(a.shape, b.shape, model, fine))
+
+
+def _h(m: np.ndarray) -> np.ndarray:
+    return np.vstack([m.astype(np.float64), [0.0, 0.0, 1.0]])
+
+
+def _ecc(a: np.ndarray, warped: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """ECC's affine refinement (inverse map of ``warped`` onto ``a``); identity when it does not converge."""
     fine = np.eye(2, 3, dtype=np.float32)
     try:
         criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-5)
-        _, fine = cv2.findTransformECC(af, warped, fine, cv2.MOTION_AFFINE, criteria, None, 3)
+        m = None if mask is None else mask.astype(np.uint8)
+        _, fine = cv2.findTransformECC(a, warped, fine, cv2.MOTION_AFFINE, criteria, m, 3)
     except cv2.error:
         pass  # did not converge: judge the coarse alignment
-    flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
-    warped = cv2.warpAffine(warped, fine, (w, h), flags=flags)
-    inside = cv2.warpAffine(inside, fine, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP) > 0
-    inside = cv2.erode(inside.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
-    if inside.sum() < 100:
-        return _NO_FINE
-    detail = _correlation(_edges(af)[inside], _edges(warped)[inside])
-    motion = float(abs(fine[0, 0] - fine[1, 1]) + abs(fine[0, 1] + fine[1, 0])) * max(h, w)
-    shift = float(np.hypot(fine[0, 2], fine[1, 2]))
-    return _Fine(detail, motion, shift, local_motion(af, warped, inside), _contained(a.shape, b.shape, model, fine))
+    return fine
+
+
+def _agreeing(a: np.ndarray, warped: np.ndarray, inside: np.ndarray) -> np.ndarray | None:
+    """Pixels where the aligned pictures agree after a tone fit; None when they agree everywhere."""
+    gain, offset = np.polyfit(warped[inside], a[inside], 1)
+    diff = cv2.GaussianBlur(np.abs(a - (warped * gain + offset)), (0, 0), 2.0)
+    typical = float(np.median(diff[inside]))
+    agree = inside & (diff <= 4 * typical + 1.0)
+    return agree if agree.sum() < 0.98 * inside.sum() and agree.sum() > 0.5 * inside.sum() else None
 
 
 def _contained(a_shape: tuple[int, ...], b_shape: tuple[int, ...], model: np.ndarray, fine: np.ndarray) -> float:
     """How much of the smaller picture lies inside the other once B is aligned onto A (1.0 for a crop)."""
-    full = np.linalg.inv(np.vstack([fine, [0, 0, 1]])) @ np.vstack([model, [0, 0, 1]])
+    full = np.linalg.inv(_h(fine)) @ _h(model)
     bh, bw = b_shape
     corners = np.array([[0, 0, 1], [bw, 0, 1], [0, bh, 1], [bw, bh, 1]], np.float64) @ full[:2].T
     (x0, y0), (x1, y1) = corners.min(0), corners.max(0)
