@@ -25,6 +25,7 @@ import numpy as np
 from app.imaging.hashes import trim_box
 from app.imaging.local_motion import LocalMotion, local_motion
 
+VERSION = 2  # of the verdict: stored verdicts of another version are checked again
 GLOBAL_SIZE = 64
 SAME_CORRELATION = 0.90  # global test: whole pictures agree pixel for pixel
 SAME_OVERLAP_CORRELATION = 0.90  # geometric test: pixels agree inside the fitted overlap
@@ -73,15 +74,16 @@ class PairEvidence:
                 return f"pixels differ where they overlap (correlation {self.overlap_correlation or 0:.2f})"
             if (self.coverage or 0.0) < MIN_CONTAINED:
                 return f"another framing: only {self.coverage or 0:.0%} of the smaller picture lies inside the other"
-        if (self.detail or 0.0) < SAME_DETAIL:
-            return f"details differ after alignment (edge correlation {self.detail or 0:.2f})"
-        if (self.residual_motion or 0.0) > MAX_RESIDUAL_MOTION:
-            return f"the camera moved ({self.residual_motion:.1f} px of shear/perspective)"
-        if self.local_motion is None or self.local_motion > MAX_LOCAL_MOTION:
-            moved = "too little texture to check" if self.local_motion is None else f"{self.local_motion:.2f} px"
-            return f"another shot: parts of the scene moved against the rest ({moved})"
+        if self.local_motion is None:
+            return "too little texture to tell another shot from a copy"
+        if self.local_motion > MAX_LOCAL_MOTION:
+            return f"another shot: parts of the scene moved against the rest ({self.local_motion:.2f} px)"
         if (self.moved or 0.0) > MAX_MOVED:
             return f"another shot: a part of the picture moved ({self.moved:.1f} px)"
+        if (self.residual_motion or 0.0) > MAX_RESIDUAL_MOTION:
+            return f"another shot: the camera moved ({self.residual_motion:.1f} px of shear/perspective)"
+        if (self.detail or 0.0) < SAME_DETAIL:
+            return f"another shot: details differ after alignment (edge correlation {self.detail or 0:.2f})"
         if (self.edited or 0.0) > MAX_EDITED:
             return f"another shot: {self.edited:.0%} of the picture changed"
         return None

@@ -16,6 +16,7 @@ from app.core.dupes import DupeGroup, DupePair, DupePhoto, DupeTier
 from app.core.errors import BadInputError, LibraryBusyError
 from app.core.progress import Progress, ProgressCallback, no_progress
 from app.imaging.decode import DecodeError, decode_file
+from app.imaging.pair_verify import VERSION as VERIFY_VERSION
 from app.imaging.pair_verify import PairEvidence, verify_pair
 from app.search.duplicates import (
     TABLE_KINDS,
@@ -26,7 +27,7 @@ from app.search.duplicates import (
     find_candidates,
 )
 from app.services.library import LibraryCore
-from app.storage.dupes_repo import DupesRepository, PairRow, PhotoRow
+from app.storage.dupes_repo import DupesRepository, PairRow, PhotoRow, Verdict
 from app.storage.trash import move_to_trash, restore
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class DuplicatesMixin(LibraryCore):
         hidden = repo.not_duplicate_hashes()
         links = self._known_links(repo, photos, table.ids, row_of, set(new), hidden)
         greys = _GreyCache(self._grey)
+        known = repo.verdicts(VERIFY_VERSION)
+        fresh: list[Verdict] = []
         pairs: list[PairRow] = []
         total = len(cands)
         # Closest hashes first: they are the likeliest copies, and once a group is linked its other pairs
@@ -85,21 +88,24 @@ class DuplicatesMixin(LibraryCore):
             a, b = photos[int(table.ids[a_row])], photos[int(table.ids[b_row])]
             if a.content_hash == b.content_hash or links.linked(a_row, b_row):
                 continue  # identical bytes (grouped by content hash) or already in one group
-            if tuple(sorted((a.content_hash, b.content_hash))) in hidden:
+            hashes = tuple(sorted((a.content_hash, b.content_hash)))
+            if hashes in hidden:
                 continue  # the user said "not a duplicate": never shown, no need to look
-            ga, gb = greys.get(a), greys.get(b)
-            if ga is None or gb is None:
-                continue
-            ev = verify_pair(ga, gb, kind)
-            tier = DupeTier.SAME if ev.same else self._similar_or_none(ev)
-            if tier == DupeTier.SAME:
+            verdict = known.get((*hashes, kind))
+            if verdict is None:  # not compared before (a re-index or a move keeps the verdict)
+                verdict = self._compare(a, b, kind, greys)
+                if verdict is None:
+                    continue
+                fresh.append(verdict)
+            if verdict.tier == DupeTier.SAME:
                 links.union(a_row, b_row)
-            if tier is not None:
+            if verdict.tier is not None:
                 pairs.append(
-                    PairRow(a.id, b.id, tier, dist, TABLE_KINDS[kind], round(ev.correlation, 4), ev.inliers or None)
+                    PairRow(a.id, b.id, verdict.tier, dist, TABLE_KINDS[kind], verdict.correlation, verdict.inliers)
                 )
         on_progress(Progress("compare", total, total))
         if self.is_writer:
+            repo.save_verdicts(fresh, VERIFY_VERSION)
             repo.record_checked([(p, photos[p].content_hash) for p in new], pairs)
         else:  # a reader cannot store verdicts: use them for this answer only
             self._unsaved_pairs = pairs
@@ -128,6 +134,17 @@ class DuplicatesMixin(LibraryCore):
                     links.union(row_of[r.a], row_of[r.b])
         return links
 
+    def _compare(self, a: PhotoRow, b: PhotoRow, kind: int, greys: _GreyCache) -> Verdict | None:
+        """The pixel check of one pair (None when a picture cannot be read)."""
+        ga, gb = greys.get(a), greys.get(b)
+        if ga is None or gb is None:
+            return None
+        ev = verify_pair(ga, gb, kind)
+        tier = DupeTier.SAME if ev.same else self._similar_or_none(ev)
+        hash_a, hash_b = sorted((a.content_hash, b.content_hash))
+        note = None if ev.same else ev.why_not
+        return Verdict(hash_a, hash_b, kind, tier, round(ev.correlation, 4), ev.inliers or None, note)
+
     @staticmethod
     def _similar_or_none(ev: PairEvidence) -> DupeTier | None:
         if ev.correlation >= SIMILAR_CORRELATION or ev.inliers >= SIMILAR_INLIERS:
@@ -154,6 +171,7 @@ class DuplicatesMixin(LibraryCore):
         ids = sorted(photos)
         index = {pid: i for i, pid in enumerate(ids)}
         stored = repo.pairs() + getattr(self, "_unsaved_pairs", [])
+        notes = repo.notes(VERIFY_VERSION)
         self._unsaved_pairs: list[PairRow] = []
 
         def visible(a: PhotoRow, b: PhotoRow) -> bool:
@@ -171,8 +189,9 @@ class DuplicatesMixin(LibraryCore):
             if r.a not in photos or r.b not in photos or not visible(photos[r.a], photos[r.b]):
                 continue
             pa, pb = photos[r.a], photos[r.b]
+            note = notes.get(tuple(sorted((pa.content_hash, pb.content_hash)))) if r.tier == DupeTier.SIMILAR else None
             pair = DupePair(
-                pa.path, pb.path, DupeTier(r.tier), r.distance, r.transform, r.correlation, r.inliers, r.cosine
+                pa.path, pb.path, DupeTier(r.tier), r.distance, r.transform, r.correlation, r.inliers, r.cosine, note
             )
             edges["copy" if r.tier == DupeTier.SAME else "similar"].append((index[r.a], index[r.b], pair))
 

@@ -38,6 +38,10 @@ def _ocr_tables(conn: Connection) -> None:
         conn.execute(text(ddl))
 
 
+def _dupe_verdicts(conn: Connection) -> None:
+    schema_dupes.dupe_verdicts.create(conn)
+
+
 # MIGRATIONS[n] brings a database from version n to n + 1.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     0: _v1_initial,
@@ -45,6 +49,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _dupes_tables,
     3: _local_features,
     4: _ocr_tables,
+    5: _dupe_verdicts,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS) + 1
