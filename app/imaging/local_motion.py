@@ -46,10 +46,14 @@ def _tile_sums(values: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray
     return np.add.reduceat(np.add.reduceat(values, ys[:-1], axis=-2), xs[:-1], axis=-1)
 
 
-def local_motion(a: np.ndarray, b: np.ndarray, inside: np.ndarray, blur: float = 0.0) -> LocalMotion | None:
+def local_motion(
+    a: np.ndarray, b: np.ndarray, inside: np.ndarray, blur: float = 0.0, gradient: str = "mean"
+) -> LocalMotion | None:
     """Local motion of float32 ``b`` against ``a`` (same size, already aligned) inside the boolean mask.
 
     ``blur`` (px) smooths both first: coarser, but a shift of a pixel or two stays within reach of one step.
+    ``gradient`` "a" or "b" takes the image gradient from one picture only (the mean of both is the better
+    estimate of a shift, but an edge painted into one picture then "explains" its own difference).
 
     Returns None when too little of the picture has texture to tell (a blank or tiny overlap).
     """
@@ -63,7 +67,7 @@ def local_motion(a: np.ndarray, b: np.ndarray, inside: np.ndarray, blur: float =
     b = (b * gain + offset).astype(np.float32)
     if blur:
         a, b = cv2.GaussianBlur(a, (0, 0), blur), cv2.GaussianBlur(b, (0, 0), blur)
-    mean = (a + b) * 0.5
+    mean = {"a": a, "b": b}.get(gradient, (a + b) * 0.5)
     gx = cv2.Sobel(mean, cv2.CV_32F, 1, 0, ksize=3) / 8
     gy = cv2.Sobel(mean, cv2.CV_32F, 0, 1, ksize=3) / 8
     r = b - a

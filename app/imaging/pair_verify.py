@@ -34,8 +34,8 @@ MIN_INLIER_RATIO = 0.5
 MAX_ROTATION_DEG = 2.0
 SAME_DETAIL = 0.90  # edge correlation at thumbnail detail after the fine alignment
 MAX_RESIDUAL_MOTION = 3.0  # px at thumbnail size: non-similarity motion the fine alignment needed
-MAX_LOCAL_MOTION = 0.12  # px at working size: parts of the picture off the one affine alignment
-MAX_MOVED = 0.5  # px: a part of the picture that moved as a whole (an object, not an edit)
+MAX_LOCAL_MOTION = 0.11  # px at working size: parts of the picture off the one affine alignment
+MAX_MOVED = 0.75  # px: a part of the picture that moved as a whole (an object, not an edit)
 MAX_EDITED = 0.25  # fraction of the picture an edit may have painted over (a watermark, a caption)
 _REALIGN_STEPS = 2
 _PARTS_BLUR = 1.5  # px: reach of the moved-part check (a part shifted by a pixel or two)
@@ -221,9 +221,13 @@ def _refined(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> _Fine:
         warped, inside = warp(a_to_b)
         local = local_motion(af, warped, agree & inside)
     # Over every pixel: a part whose whole difference is a shift moved (an object); the rest was painted.
-    parts = local_motion(af, warped, inside, blur=_PARTS_BLUR)
+    # A part moved when a shift explains its difference from either picture's own edges (an edge painted
+    # into one picture is explained only by that picture's gradient).
+    parts = local_motion(af, warped, inside, blur=_PARTS_BLUR, gradient="a")
+    parts_b = local_motion(af, warped, inside, blur=_PARTS_BLUR, gradient="b")
     if local is not None and parts is not None:
-        local = replace(local, moved=parts.moved, edited=parts.edited, edited_tiles=parts.edited_tiles)
+        moved = min(parts.moved, parts_b.moved) if parts_b is not None else parts.moved
+        local = replace(local, moved=moved, edited=parts.edited, edited_tiles=parts.edited_tiles)
     keep = inside
     if local is not None and local.edited_tiles is not None:
         edited = cv2.resize(local.edited_tiles.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)

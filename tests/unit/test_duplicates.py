@@ -175,7 +175,7 @@ def test_duplicates_reports_progress_of_the_comparison(open_library, copies):
 
 
 def _tripod_shots(tmp_path):
-    """Two shots from a tripod: one textured scene, an object moved by 4 px, fresh sensor noise each time;
+    """Two shots from a tripod: one textured scene, an object moved by 2 px, fresh sensor noise each time;
     plus a resized export and a watermarked copy of the first shot."""
     import cv2
 
@@ -198,7 +198,7 @@ def _tripod_shots(tmp_path):
     d.mkdir()
     first = Image.fromarray(shot(0, 0, 1)).convert("RGB")
     first.save(d / "shot1.jpg", quality=92)
-    Image.fromarray(shot(4, 2, 2)).convert("RGB").save(d / "shot2.jpg", quality=92)
+    Image.fromarray(shot(2, 1, 2)).convert("RGB").save(d / "shot2.jpg", quality=92)
     first.resize((320, 240), Image.Resampling.LANCZOS).save(d / "shot1_small.jpg", quality=80)
     marked = np.asarray(first).copy()
     marked[420:460, 420:620] = (0.55 * marked[420:460, 420:620] + 0.45 * 255).astype(np.uint8)
