@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from app.imaging.hashes import trim_box
-from app.imaging.local_motion import LocalMotion, local_motion
+from app.imaging.local_motion import LocalMotion, local_motion, tone_fit
 
 VERSION = 2  # of the verdict: stored verdicts of another version are checked again
 GLOBAL_SIZE = 64
@@ -205,7 +205,7 @@ def _refined(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> _Fine:
     # ECC fits every pixel, so a painted-over area pulls it: fit again without the pixels that disagree.
     agree = _agreeing(af, warp(coarse @ _h(fine))[0], inside)
     if agree is not None:
-        fine = _ecc(af, warped, agree)
+        fine = _ecc(af, warped, agree, fine)
     a_to_b = coarse @ _h(fine)
     warped, inside = warp(a_to_b)
     if inside.sum() < 100:
@@ -221,11 +221,16 @@ def _refined(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> _Fine:
         warped, inside = warp(a_to_b)
         local = local_motion(af, warped, agree & inside)
     # Over every pixel: a part whose whole difference is a shift moved (an object); the rest was painted.
+    motion = float(abs(fine[0, 0] - fine[1, 1]) + abs(fine[0, 1] + fine[1, 0])) * max(h, w)
+    shift = float(np.hypot(fine[0, 2], fine[1, 2]))
+    contained = _contained(a.shape, b.shape, model, fine)
+    if local is None or local.motion > MAX_LOCAL_MOTION:  # another shot already: spare the finer checks
+        return _Fine(_correlation(_edges(af)[inside], _edges(warped)[inside]), motion, shift, local, contained)
     # A part moved when a shift explains its difference from either picture's own edges (an edge painted
     # into one picture is explained only by that picture's gradient).
     parts = local_motion(af, warped, inside, blur=_PARTS_BLUR, gradient="a")
     parts_b = local_motion(af, warped, inside, blur=_PARTS_BLUR, gradient="b")
-    if local is not None and parts is not None:
+    if parts is not None:
         moved = min(parts.moved, parts_b.moved) if parts_b is not None else parts.moved
         local = replace(local, moved=moved, edited=parts.edited, edited_tiles=parts.edited_tiles)
     keep = inside
@@ -233,30 +238,29 @@ def _refined(a: np.ndarray, b: np.ndarray, model: np.ndarray) -> _Fine:
         edited = cv2.resize(local.edited_tiles.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
         keep = inside & (edited == 0)
     detail = _correlation(_edges(af)[keep], _edges(warped)[keep]) if keep.sum() >= 100 else 0.0
-    motion = float(abs(fine[0, 0] - fine[1, 1]) + abs(fine[0, 1] + fine[1, 0])) * max(h, w)
-    shift = float(np.hypot(fine[0, 2], fine[1, 2]))
-    return _Fine(detail, motion, shift, local, _contained(a.shape, b.shape, model, fine))
+    return _Fine(detail, motion, shift, local, contained)
 
 
 def _h(m: np.ndarray) -> np.ndarray:
     return np.vstack([m.astype(np.float64), [0.0, 0.0, 1.0]])
 
 
-def _ecc(a: np.ndarray, warped: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    """ECC's affine refinement (inverse map of ``warped`` onto ``a``); identity when it does not converge."""
-    fine = np.eye(2, 3, dtype=np.float32)
+def _ecc(a: np.ndarray, warped: np.ndarray, mask: np.ndarray | None, start: np.ndarray | None = None) -> np.ndarray:
+    """ECC's affine refinement (inverse map of ``warped`` onto ``a``); ``start`` when it does not converge."""
+    start = np.eye(2, 3, dtype=np.float32) if start is None else start
+    fine = start.copy()
     try:
-        criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-5)
+        criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-4)
         m = None if mask is None else mask.astype(np.uint8)
         _, fine = cv2.findTransformECC(a, warped, fine, cv2.MOTION_AFFINE, criteria, m, 3)
     except cv2.error:
-        pass  # did not converge: judge the coarse alignment
+        fine = start  # did not converge: judge the alignment we had
     return fine
 
 
 def _agreeing(a: np.ndarray, warped: np.ndarray, inside: np.ndarray) -> np.ndarray | None:
     """Pixels where the aligned pictures agree after a tone fit; None when they agree everywhere."""
-    gain, offset = np.polyfit(warped[inside], a[inside], 1)
+    gain, offset = tone_fit(warped[inside], a[inside])
     diff = cv2.GaussianBlur(np.abs(a - (warped * gain + offset)), (0, 0), 2.0)
     typical = float(np.median(diff[inside]))
     agree = inside & (diff <= 4 * typical + 1.0)
