@@ -17,6 +17,7 @@ self-contained (the lead may unify them).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 
 import cv2
@@ -278,14 +279,14 @@ def _contained(a_shape: tuple[int, ...], b_shape: tuple[int, ...], model: np.nda
     return inter / max(min(w * h, (x1 - x0) * (y1 - y0)), 1.0)
 
 
-_orb = None
+_local = threading.local()  # one ORB detector per thread (pairs are checked on several threads)
 
 
 def _features(gray: np.ndarray) -> tuple[list, np.ndarray | None]:
-    global _orb
-    if _orb is None:
-        _orb = cv2.ORB_create(nfeatures=600, fastThreshold=10)
-    return _orb.detectAndCompute(gray, None)
+    orb = getattr(_local, "orb", None)
+    if orb is None:
+        orb = _local.orb = cv2.ORB_create(nfeatures=600, fastThreshold=10)
+    return orb.detectAndCompute(gray, None)
 
 
 def _geometric(a: np.ndarray, b: np.ndarray, corr: float) -> PairEvidence:

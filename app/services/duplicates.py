@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import OrderedDict, defaultdict
+import os
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from app.core.dupes import DupeGroup, DupePair, DupePhoto, DupeTier
 from app.core.errors import BadInputError, LibraryBusyError
 from app.core.progress import Progress, ProgressCallback, no_progress
 from app.imaging.decode import DecodeError, decode_file
+from app.imaging.hashes import PHASH_KINDS
 from app.imaging.pair_verify import VERSION as VERIFY_VERSION
 from app.imaging.pair_verify import PairEvidence, verify_pair
 from app.search.duplicates import (
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 
 SIMILAR_CORRELATION = 0.5  # a failed `same` check this close is another shot of the moment
 SIMILAR_INLIERS = 15
+_MAX_WORKERS = 8  # threads for pixel checks
 
 
 class DuplicatesMixin(LibraryCore):
@@ -78,31 +82,58 @@ class DuplicatesMixin(LibraryCore):
         fresh: list[Verdict] = []
         pairs: list[PairRow] = []
         total = len(cands)
-        # Closest hashes first: they are the likeliest copies, and once a group is linked its other pairs
-        # need no pixel check (they cannot change the group).
-        order = np.lexsort((cands.kind, cands.distance))
-        for i, c in enumerate(order):
-            if i % 50 == 0:
-                on_progress(Progress("compare", i, total))
-            a_row, b_row, dist, kind = int(cands.a[c]), int(cands.b[c]), int(cands.distance[c]), int(cands.kind[c])
-            a, b = photos[int(table.ids[a_row])], photos[int(table.ids[b_row])]
-            if a.content_hash == b.content_hash or links.linked(a_row, b_row):
-                continue  # identical bytes (grouped by content hash) or already in one group
-            hashes = tuple(sorted((a.content_hash, b.content_hash)))
-            if hashes in hidden:
-                continue  # the user said "not a duplicate": never shown, no need to look
-            verdict = known.get((*hashes, kind))
-            if verdict is None:  # not compared before (a re-index or a move keeps the verdict)
-                verdict = self._compare(a, b, kind, greys)
-                if verdict is None:
-                    continue
-                fresh.append(verdict)
+
+        def apply(a_row: int, b_row: int, dist: int, kind: int, verdict: Verdict) -> None:
             if verdict.tier == DupeTier.SAME:
                 links.union(a_row, b_row)
             if verdict.tier is not None:
-                pairs.append(
-                    PairRow(a.id, b.id, verdict.tier, dist, TABLE_KINDS[kind], verdict.correlation, verdict.inliers)
-                )
+                a, b = int(table.ids[a_row]), int(table.ids[b_row])
+                pairs.append(PairRow(a, b, verdict.tier, dist, TABLE_KINDS[kind], verdict.correlation, verdict.inliers))
+
+        # Whole-picture matches (cheap check) before crops (local features), closest hashes first: they are
+        # the likeliest copies, and once a group is linked its other pairs need no pixel check. Pixel checks
+        # run a few at a time on threads (OpenCV and numpy release the GIL).
+        order = np.lexsort((cands.kind, cands.distance, cands.kind >= len(PHASH_KINDS)))
+        workers = min(_MAX_WORKERS, os.cpu_count() or 1)
+        batch_size = 1 if workers == 1 else 4 * workers
+        pos, deferred = 0, deque()
+        with ThreadPoolExecutor(workers) as pool:
+            while pos < len(order) or deferred:
+                on_progress(Progress("compare", pos - len(deferred), total))
+                # A batch touches each group at most once, so no check in it can make another one moot.
+                batch: list[tuple[int, int, int, int, PhotoRow, PhotoRow]] = []
+                busy: set[int] = set()
+                later: deque = deque()
+                while (deferred or pos < len(order)) and len(batch) < batch_size and len(later) < 8 * batch_size:
+                    if deferred:
+                        c = deferred.popleft()
+                    else:
+                        c, pos = order[pos], pos + 1
+                    a_row, b_row = int(cands.a[c]), int(cands.b[c])
+                    dist, kind = int(cands.distance[c]), int(cands.kind[c])
+                    a, b = photos[int(table.ids[a_row])], photos[int(table.ids[b_row])]
+                    if a.content_hash == b.content_hash or links.linked(a_row, b_row):
+                        continue  # identical bytes (grouped by content hash) or already in one group
+                    hashes = tuple(sorted((a.content_hash, b.content_hash)))
+                    if hashes in hidden:
+                        continue  # the user said "not a duplicate": never shown, no need to look
+                    verdict = known.get((*hashes, kind))
+                    if verdict is not None:  # compared before (a re-index or a move keeps the verdict)
+                        apply(a_row, b_row, dist, kind, verdict)
+                        continue
+                    roots = {links.find(a_row), links.find(b_row)}
+                    if roots & busy:
+                        later.append(c)
+                        continue
+                    busy |= roots
+                    batch.append((a_row, b_row, dist, kind, a, b))
+                deferred.extendleft(reversed(later))
+                jobs = [(greys.get(a), greys.get(b), kind) for _, _, _, kind, a, b in batch]
+                for (a_row, b_row, dist, kind, a, b), ev in zip(batch, pool.map(_check_pixels, jobs), strict=True):
+                    if ev is not None:
+                        verdict = self._verdict(a, b, kind, ev)
+                        fresh.append(verdict)
+                        apply(a_row, b_row, dist, kind, verdict)
         on_progress(Progress("compare", total, total))
         if self.is_writer:
             repo.save_verdicts(fresh, VERIFY_VERSION)
@@ -134,12 +165,7 @@ class DuplicatesMixin(LibraryCore):
                     links.union(row_of[r.a], row_of[r.b])
         return links
 
-    def _compare(self, a: PhotoRow, b: PhotoRow, kind: int, greys: _GreyCache) -> Verdict | None:
-        """The pixel check of one pair (None when a picture cannot be read)."""
-        ga, gb = greys.get(a), greys.get(b)
-        if ga is None or gb is None:
-            return None
-        ev = verify_pair(ga, gb, kind)
+    def _verdict(self, a: PhotoRow, b: PhotoRow, kind: int, ev: PairEvidence) -> Verdict:
         tier = DupeTier.SAME if ev.same else self._similar_or_none(ev)
         hash_a, hash_b = sorted((a.content_hash, b.content_hash))
         note = None if ev.same else ev.why_not
@@ -331,6 +357,11 @@ class DuplicatesMixin(LibraryCore):
     def _need_writer(self) -> None:
         if not self.is_writer:
             raise LibraryBusyError(f"another Shoebox process is using {self.paths.root}; try again when it is done")
+
+
+def _check_pixels(job: tuple[np.ndarray | None, np.ndarray | None, int]) -> PairEvidence | None:
+    ga, gb, kind = job
+    return None if ga is None or gb is None else verify_pair(ga, gb, kind)
 
 
 class _GreyCache:
