@@ -94,6 +94,13 @@ class DuplicatesMixin(LibraryCore):
         # the likeliest copies, and once a group is linked its other pairs need no pixel check. Pixel checks
         # run a few at a time on threads (OpenCV and numpy release the GIL).
         order = np.lexsort((cands.kind, cands.distance, cands.kind >= len(PHASH_KINDS)))
+        # Verdicts stored earlier (a re-index or a move keeps them) link their groups before any new check.
+        for c in order:
+            a, b = photos[int(table.ids[cands.a[c]])], photos[int(table.ids[cands.b[c]])]
+            hashes = tuple(sorted((a.content_hash, b.content_hash)))
+            verdict = known.get((*hashes, int(cands.kind[c])))
+            if verdict is not None and hashes not in hidden:
+                apply(int(cands.a[c]), int(cands.b[c]), int(cands.distance[c]), int(cands.kind[c]), verdict)
         workers = min(_MAX_WORKERS, os.cpu_count() or 1)
         batch_size = 1 if workers == 1 else 4 * workers
         pos, deferred = 0, deque()
@@ -117,10 +124,8 @@ class DuplicatesMixin(LibraryCore):
                     hashes = tuple(sorted((a.content_hash, b.content_hash)))
                     if hashes in hidden:
                         continue  # the user said "not a duplicate": never shown, no need to look
-                    verdict = known.get((*hashes, kind))
-                    if verdict is not None:  # compared before (a re-index or a move keeps the verdict)
-                        apply(a_row, b_row, dist, kind, verdict)
-                        continue
+                    if (*hashes, kind) in known:
+                        continue  # applied above
                     roots = {links.find(a_row), links.find(b_row)}
                     if roots & busy:
                         later.append(c)

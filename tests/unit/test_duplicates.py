@@ -235,3 +235,25 @@ def test_tripod_shots_are_similar_not_same_in_the_library(open_library, tmp_path
     assert len(similar) == 1 and "shot2.jpg" in _names(similar[0])
     assert all(p.keep for p in similar[0].photos)  # nothing suggested for deletion
     assert any("another shot" in pr.reason for pr in similar[0].pairs)
+
+
+def test_pixel_checks_are_not_repeated_and_linked_pairs_are_skipped(open_library, tmp_path, monkeypatch):
+    import app.services.duplicates as service
+
+    d = tmp_path / "p"
+    orig = make_photo(d / "orig.jpg", seed=1, size=(800, 600))
+    im = Image.open(orig)
+    for i, size in enumerate([(640, 480), (400, 300), (320, 240)]):
+        im.resize(size, Image.Resampling.LANCZOS).save(d / f"export{i}.jpg", quality=85)
+    calls = []
+    real = service.verify_pair
+    monkeypatch.setattr(service, "verify_pair", lambda a, b, k=0: calls.append(k) or real(a, b, k))
+    lib = open_library()
+    lib.index([d], regions=False)
+    (g,) = lib.duplicates("same")
+    assert len(g.photos) == 4
+    assert len(calls) == 3  # one check per photo joining the group, not one per pair (6)
+    calls.clear()
+    lib._dupes.uncheck([p.photo_id for p in g.photos])  # as after a re-index: compared again...
+    (g2,) = lib.duplicates("same")
+    assert calls == [] and {p.path for p in g2.photos} == {p.path for p in g.photos}  # ...from stored verdicts
