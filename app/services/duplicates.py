@@ -321,6 +321,10 @@ class DuplicatesMixin(LibraryCore):
             )
         self._dupes.journal(entries)
         self.vectors.apply(self.repo.delete_photos([r.id for r in rows]))
+        # The copies left may have been linked only through a trashed one (linked pairs are not checked):
+        # compare them again on the next scan.
+        left = {p.photo_id for r in rows for p in member_of[r.id].photos} - targets
+        self._dupes.uncheck(sorted(left))
         return [r.path for r in rows]
 
     def undo(self) -> list[str]:

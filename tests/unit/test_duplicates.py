@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -257,3 +258,20 @@ def test_pixel_checks_are_not_repeated_and_linked_pairs_are_skipped(open_library
     lib._dupes.uncheck([p.photo_id for p in g.photos])  # as after a re-index: compared again...
     (g2,) = lib.duplicates("same")
     assert calls == [] and {p.path for p in g2.photos} == {p.path for p in g.photos}  # ...from stored verdicts
+
+
+def test_copies_linked_through_a_trashed_one_stay_a_group(open_library, tmp_path, trash_home):
+    d = tmp_path / "p"
+    orig = make_photo(d / "orig.jpg", seed=1, size=(800, 600))
+    im = Image.open(orig)
+    for i, size in enumerate([(640, 480), (400, 300), (320, 240)]):
+        im.resize(size, Image.Resampling.LANCZOS).save(d / f"export{i}.jpg", quality=85)
+    lib = open_library()
+    lib.index([d], regions=False)
+    (g,) = lib.duplicates("same")
+    assert len(g.pairs) == 3  # a tree: linked pairs were not checked
+    degree = Counter(p for pr in g.pairs for p in (pr.a, pr.b))
+    hub = max(degree, key=degree.get)  # the others were linked through it only
+    lib.trash([hub])
+    (g2,) = lib.duplicates("same")
+    assert {p.path for p in g2.photos} == {p.path for p in g.photos} - {hub}
