@@ -24,6 +24,7 @@ class DupePair:
     correlation: float | None = None  # pixel correlation after undoing the transform
     inliers: int | None = None  # geometric verification (crops)
     cosine: float | None = None  # CLIP, only with real weights
+    note: str | None = None  # tier similar: why it is not the same picture ("another shot: ...")
 
     @property
     def reason(self) -> str:
@@ -38,6 +39,8 @@ class DupePair:
             parts.append(f"{self.inliers} geometric inliers")
         if self.cosine is not None:
             parts.append(f"CLIP cosine {self.cosine:.3f}")
+        if self.note:
+            parts.append(self.note)
         return ", ".join(parts)
 
 

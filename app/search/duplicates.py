@@ -127,6 +127,35 @@ def find_candidates(table: HashTable, new_rows: np.ndarray | None = None, radius
     return Candidates(a[pick], b[pick], d[pick], k[pick])
 
 
+class Links:
+    """Union-find over photo rows: which photos are already known copies of each other.
+
+    A candidate pair whose photos are already linked through other confirmed pairs needs no pixel check:
+    it cannot change the groups (a group is a connected component). Checking the closest pairs first
+    leaves about one check per photo of a group instead of one per pair.
+    """
+
+    def __init__(self, n: int) -> None:
+        self._parent = np.arange(n, dtype=np.int64)
+
+    def find(self, i: int) -> int:
+        parent = self._parent
+        root = i
+        while parent[root] != root:
+            root = int(parent[root])
+        while parent[i] != root:  # path compression
+            parent[i], i = root, int(parent[i])
+        return root
+
+    def union(self, i: int, j: int) -> None:
+        ri, rj = self.find(i), self.find(j)
+        if ri != rj:
+            self._parent[max(ri, rj)] = min(ri, rj)
+
+    def linked(self, i: int, j: int) -> bool:
+        return self.find(i) == self.find(j)
+
+
 def _empty() -> Candidates:
     z = np.zeros(0, np.int64)
     return Candidates(z, z, np.zeros(0, np.int16), np.zeros(0, np.int8))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import defaultdict
+import os
+from collections import OrderedDict, defaultdict, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,16 +18,26 @@ from app.core.dupes import DupeGroup, DupePair, DupePhoto, DupeTier
 from app.core.errors import BadInputError, LibraryBusyError
 from app.core.progress import Progress, ProgressCallback, no_progress
 from app.imaging.decode import DecodeError, decode_file
+from app.imaging.hashes import PHASH_KINDS
+from app.imaging.pair_verify import VERSION as VERIFY_VERSION
 from app.imaging.pair_verify import PairEvidence, verify_pair
-from app.search.duplicates import TABLE_KINDS, HashTable, choose_keeper, connected_groups, find_candidates
+from app.search.duplicates import (
+    TABLE_KINDS,
+    HashTable,
+    Links,
+    choose_keeper,
+    connected_groups,
+    find_candidates,
+)
 from app.services.library import LibraryCore
-from app.storage.dupes_repo import DupesRepository, PairRow, PhotoRow
+from app.storage.dupes_repo import DupesRepository, PairRow, PhotoRow, Verdict
 from app.storage.trash import move_to_trash, restore
 
 log = logging.getLogger(__name__)
 
 SIMILAR_CORRELATION = 0.5  # a failed `same` check this close is another shot of the moment
 SIMILAR_INLIERS = 15
+_MAX_WORKERS = 8  # threads for pixel checks
 
 
 class DuplicatesMixin(LibraryCore):
@@ -62,47 +75,112 @@ class DuplicatesMixin(LibraryCore):
         new_rows = np.array([row_of[p] for p in new if p in row_of], dtype=np.int64)
         whole = len(new_rows) == len(table)
         cands = find_candidates(table, None if whole else new_rows)
+        hidden = repo.not_duplicate_hashes()
+        links = self._known_links(repo, photos, table.ids, row_of, set(new), hidden)
+        greys = _GreyCache(self._grey)
+        known = repo.verdicts(VERIFY_VERSION)
+        fresh: list[Verdict] = []
         pairs: list[PairRow] = []
         total = len(cands)
-        for i, (a_row, b_row, dist, kind) in enumerate(zip(cands.a, cands.b, cands.distance, cands.kind, strict=True)):
-            if i % 50 == 0:
-                on_progress(Progress("compare", i, total))
-            a, b = photos[int(table.ids[a_row])], photos[int(table.ids[b_row])]
-            if a.content_hash == b.content_hash:
-                continue  # identical: grouped by content hash, no pixels needed
-            ev = self._verify(a, b, int(kind))
-            if ev is None:
-                continue
-            tier = DupeTier.SAME if ev.same else self._similar_or_none(ev)
-            if tier is not None:
-                pairs.append(
-                    PairRow(
-                        a.id,
-                        b.id,
-                        tier,
-                        int(dist),
-                        TABLE_KINDS[int(kind)],
-                        round(ev.correlation, 4),
-                        ev.inliers or None,
-                    )
-                )
+
+        def apply(a_row: int, b_row: int, dist: int, kind: int, verdict: Verdict) -> None:
+            if verdict.tier == DupeTier.SAME:
+                links.union(a_row, b_row)
+            if verdict.tier is not None:
+                a, b = int(table.ids[a_row]), int(table.ids[b_row])
+                pairs.append(PairRow(a, b, verdict.tier, dist, TABLE_KINDS[kind], verdict.correlation, verdict.inliers))
+
+        # Whole-picture matches (cheap check) before crops (local features), closest hashes first: they are
+        # the likeliest copies, and once a group is linked its other pairs need no pixel check. Pixel checks
+        # run a few at a time on threads (OpenCV and numpy release the GIL).
+        order = np.lexsort((cands.kind, cands.distance, cands.kind >= len(PHASH_KINDS)))
+        # Verdicts stored earlier (a re-index or a move keeps them) link their groups before any new check.
+        for c in order:
+            a, b = photos[int(table.ids[cands.a[c]])], photos[int(table.ids[cands.b[c]])]
+            hashes = tuple(sorted((a.content_hash, b.content_hash)))
+            verdict = known.get((*hashes, int(cands.kind[c])))
+            if verdict is not None and hashes not in hidden:
+                apply(int(cands.a[c]), int(cands.b[c]), int(cands.distance[c]), int(cands.kind[c]), verdict)
+        workers = min(_MAX_WORKERS, os.cpu_count() or 1)
+        batch_size = 1 if workers == 1 else 4 * workers
+        pos, deferred = 0, deque()
+        with ThreadPoolExecutor(workers) as pool:
+            while pos < len(order) or deferred:
+                on_progress(Progress("compare", pos - len(deferred), total))
+                # A batch touches each group at most once, so no check in it can make another one moot.
+                batch: list[tuple[int, int, int, int, PhotoRow, PhotoRow]] = []
+                busy: set[int] = set()
+                later: deque = deque()
+                while (deferred or pos < len(order)) and len(batch) < batch_size and len(later) < 8 * batch_size:
+                    if deferred:
+                        c = deferred.popleft()
+                    else:
+                        c, pos = order[pos], pos + 1
+                    a_row, b_row = int(cands.a[c]), int(cands.b[c])
+                    dist, kind = int(cands.distance[c]), int(cands.kind[c])
+                    a, b = photos[int(table.ids[a_row])], photos[int(table.ids[b_row])]
+                    if a.content_hash == b.content_hash or links.linked(a_row, b_row):
+                        continue  # identical bytes (grouped by content hash) or already in one group
+                    hashes = tuple(sorted((a.content_hash, b.content_hash)))
+                    if hashes in hidden:
+                        continue  # the user said "not a duplicate": never shown, no need to look
+                    if (*hashes, kind) in known:
+                        continue  # applied above
+                    roots = {links.find(a_row), links.find(b_row)}
+                    if roots & busy:
+                        later.append(c)
+                        continue
+                    busy |= roots
+                    batch.append((a_row, b_row, dist, kind, a, b))
+                deferred.extendleft(reversed(later))
+                jobs = [(greys.get(a), greys.get(b), kind) for _, _, _, kind, a, b in batch]
+                for (a_row, b_row, dist, kind, a, b), ev in zip(batch, pool.map(_check_pixels, jobs), strict=True):
+                    if ev is not None:
+                        verdict = self._verdict(a, b, kind, ev)
+                        fresh.append(verdict)
+                        apply(a_row, b_row, dist, kind, verdict)
         on_progress(Progress("compare", total, total))
         if self.is_writer:
+            repo.save_verdicts(fresh, VERIFY_VERSION)
             repo.record_checked([(p, photos[p].content_hash) for p in new], pairs)
         else:  # a reader cannot store verdicts: use them for this answer only
             self._unsaved_pairs = pairs
+
+    @staticmethod
+    def _known_links(
+        repo: DupesRepository,
+        photos: dict[int, PhotoRow],
+        ids: np.ndarray,
+        row_of: dict[int, int],
+        rechecked: set[int],
+        hidden: set[tuple[str, str]],
+    ) -> Links:
+        """Rows already known to be copies: same bytes, and stored `same` pairs that stay valid."""
+        links = Links(len(ids))
+        first_of: dict[str, int] = {}
+        for row, pid in enumerate(ids):
+            row_hash = photos[int(pid)].content_hash
+            links.union(first_of.setdefault(row_hash, row), row)
+        for r in repo.pairs():
+            if r.tier != DupeTier.SAME or r.a in rechecked or r.b in rechecked:
+                continue  # pairs of re-checked photos are replaced by this scan
+            if r.a in row_of and r.b in row_of:
+                pa, pb = photos[r.a], photos[r.b]
+                if tuple(sorted((pa.content_hash, pb.content_hash))) not in hidden:
+                    links.union(row_of[r.a], row_of[r.b])
+        return links
+
+    def _verdict(self, a: PhotoRow, b: PhotoRow, kind: int, ev: PairEvidence) -> Verdict:
+        tier = DupeTier.SAME if ev.same else self._similar_or_none(ev)
+        hash_a, hash_b = sorted((a.content_hash, b.content_hash))
+        note = None if ev.same else ev.why_not
+        return Verdict(hash_a, hash_b, kind, tier, round(ev.correlation, 4), ev.inliers or None, note)
 
     @staticmethod
     def _similar_or_none(ev: PairEvidence) -> DupeTier | None:
         if ev.correlation >= SIMILAR_CORRELATION or ev.inliers >= SIMILAR_INLIERS:
             return DupeTier.SIMILAR
         return None
-
-    def _verify(self, a: PhotoRow, b: PhotoRow, kind: int) -> PairEvidence | None:
-        ga, gb = self._grey(a), self._grey(b)
-        if ga is None or gb is None:
-            return None
-        return verify_pair(ga, gb, kind)
 
     def _grey(self, p: PhotoRow) -> np.ndarray | None:
         """The photo's cached thumbnail in grey (decoding the file only if the thumbnail is gone)."""
@@ -124,6 +202,7 @@ class DuplicatesMixin(LibraryCore):
         ids = sorted(photos)
         index = {pid: i for i, pid in enumerate(ids)}
         stored = repo.pairs() + getattr(self, "_unsaved_pairs", [])
+        notes = repo.notes(VERIFY_VERSION)
         self._unsaved_pairs: list[PairRow] = []
 
         def visible(a: PhotoRow, b: PhotoRow) -> bool:
@@ -141,8 +220,9 @@ class DuplicatesMixin(LibraryCore):
             if r.a not in photos or r.b not in photos or not visible(photos[r.a], photos[r.b]):
                 continue
             pa, pb = photos[r.a], photos[r.b]
+            note = notes.get(tuple(sorted((pa.content_hash, pb.content_hash)))) if r.tier == DupeTier.SIMILAR else None
             pair = DupePair(
-                pa.path, pb.path, DupeTier(r.tier), r.distance, r.transform, r.correlation, r.inliers, r.cosine
+                pa.path, pb.path, DupeTier(r.tier), r.distance, r.transform, r.correlation, r.inliers, r.cosine, note
             )
             edges["copy" if r.tier == DupeTier.SAME else "similar"].append((index[r.a], index[r.b], pair))
 
@@ -188,6 +268,8 @@ class DuplicatesMixin(LibraryCore):
         pa, pb = self._photo_row(a), self._photo_row(b)
         self._need_writer()
         self._dupes.add_not_duplicate(pa.content_hash, pb.content_hash)
+        # Pairs skipped because this one linked their photos must now be looked at: check both again.
+        self._dupes.uncheck([pa.id, pb.id])
 
     def protect_folder(self, path: Path | str, on: bool = True) -> None:
         """Mark a folder as a reference: nothing in it is ever trashed, and its copies are kept first."""
@@ -239,6 +321,10 @@ class DuplicatesMixin(LibraryCore):
             )
         self._dupes.journal(entries)
         self.vectors.apply(self.repo.delete_photos([r.id for r in rows]))
+        # The copies left may have been linked only through a trashed one (linked pairs are not checked):
+        # compare them again on the next scan.
+        left = {p.photo_id for r in rows for p in member_of[r.id].photos} - targets
+        self._dupes.uncheck(sorted(left))
         return [r.path for r in rows]
 
     def undo(self) -> list[str]:
@@ -280,6 +366,28 @@ class DuplicatesMixin(LibraryCore):
     def _need_writer(self) -> None:
         if not self.is_writer:
             raise LibraryBusyError(f"another Shoebox process is using {self.paths.root}; try again when it is done")
+
+
+def _check_pixels(job: tuple[np.ndarray | None, np.ndarray | None, int]) -> PairEvidence | None:
+    ga, gb, kind = job
+    return None if ga is None or gb is None else verify_pair(ga, gb, kind)
+
+
+class _GreyCache:
+    """The last few decoded thumbnails: a photo has many candidate pairs, decode it once for them."""
+
+    def __init__(self, load: Callable[[PhotoRow], np.ndarray | None], size: int = 512) -> None:
+        self._load, self._size = load, size
+        self._items: OrderedDict[int, np.ndarray | None] = OrderedDict()
+
+    def get(self, p: PhotoRow) -> np.ndarray | None:
+        if p.id in self._items:
+            self._items.move_to_end(p.id)
+            return self._items[p.id]
+        grey = self._items[p.id] = self._load(p)
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+        return grey
 
 
 def _file_hash(path: Path) -> str:

@@ -10,7 +10,14 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 
 from app.core.models import PhotoState
 from app.storage.schema import folders, hashes, photos
-from app.storage.schema_dupes import dupe_checked, dupe_pairs, not_duplicates, protected_folders, trash_journal
+from app.storage.schema_dupes import (
+    dupe_checked,
+    dupe_pairs,
+    dupe_verdicts,
+    not_duplicates,
+    protected_folders,
+    trash_journal,
+)
 
 _CHUNK = 500
 
@@ -37,6 +44,19 @@ class PairRow:
     correlation: float | None
     inliers: int | None
     cosine: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the pixels said about two contents (``hash_a < hash_b``) compared as hash variant ``kind``."""
+
+    hash_a: str
+    hash_b: str
+    kind: int
+    tier: str | None
+    correlation: float | None
+    inliers: int | None
+    note: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +98,23 @@ class DupesRepository:
     def pairs(self) -> list[PairRow]:
         with self.engine.connect() as conn:
             return [PairRow(*r) for r in conn.execute(select(dupe_pairs)).all()]
+
+    def verdicts(self, version: int) -> dict[tuple[str, str, int], Verdict]:
+        """Stored pixel verdicts of check ``version``, by (hash_a, hash_b, kind)."""
+        cols = [dupe_verdicts.c[c] for c in ("hash_a", "hash_b", "kind", "tier", "correlation", "inliers", "note")]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*cols).where(dupe_verdicts.c.version == version))
+            return {(r[0], r[1], r[2]): Verdict(*r) for r in rows}
+
+    def notes(self, version: int) -> dict[tuple[str, str], str]:
+        """Why each stored pair of contents is not the same picture (one note per pair)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(dupe_verdicts.c.hash_a, dupe_verdicts.c.hash_b, dupe_verdicts.c.note).where(
+                    dupe_verdicts.c.version == version, dupe_verdicts.c.note.is_not(None)
+                )
+            )
+            return {(a, b): note for a, b, note in rows}
 
     def not_duplicate_hashes(self) -> set[tuple[str, str]]:
         with self.engine.connect() as conn:
@@ -139,6 +176,32 @@ class DupesRepository:
                         for p in pairs
                     ],
                 )
+
+    def save_verdicts(self, verdicts: Sequence[Verdict], version: int) -> None:
+        if not verdicts:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(dupe_verdicts).prefix_with("OR REPLACE"),
+                [
+                    {
+                        "hash_a": v.hash_a,
+                        "hash_b": v.hash_b,
+                        "kind": v.kind,
+                        "version": version,
+                        "tier": v.tier,
+                        "correlation": v.correlation,
+                        "inliers": v.inliers,
+                        "note": v.note,
+                    }
+                    for v in verdicts
+                ],
+            )
+
+    def uncheck(self, photo_ids: Sequence[int]) -> None:
+        """Compare these photos with the library again on the next scan."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(dupe_checked).where(dupe_checked.c.photo_id.in_(list(photo_ids))))
 
     def add_not_duplicate(self, hash_a: str, hash_b: str) -> None:
         a, b = sorted((hash_a, hash_b))

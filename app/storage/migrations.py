@@ -42,6 +42,10 @@ def _tags_tables(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=schema_tags.TAGS_TABLES)
 
 
+def _dupe_verdicts(conn: Connection) -> None:
+    schema_dupes.dupe_verdicts.create(conn)
+
+
 # MIGRATIONS[n] brings a database from version n to n + 1.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     0: _v1_initial,
@@ -50,6 +54,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     3: _local_features,
     4: _ocr_tables,
     5: _tags_tables,
+    6: _dupe_verdicts,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS) + 1

@@ -57,3 +57,16 @@ trash_journal = Table(
 )
 
 DUPES_TABLES = [dupe_checked, dupe_pairs, not_duplicates, protected_folders, trash_journal]
+
+dupe_verdicts = Table(  # pixel verdicts by content pair, so a re-scan, a move or a re-index never re-checks
+    "dupe_verdicts",
+    metadata,
+    Column("hash_a", Text, primary_key=True),  # hash_a < hash_b
+    Column("hash_b", Text, primary_key=True),
+    Column("kind", Integer, primary_key=True),  # the hash variant the pair was compared as
+    Column("version", Integer, nullable=False),  # pair_verify.VERSION: verdicts of older checks are redone
+    Column("tier", Text),  # "same", "similar" or NULL (no duplicate)
+    Column("correlation", REAL),
+    Column("inliers", Integer),
+    Column("note", Text),  # why it is not the same picture, in words
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +173,105 @@ def test_duplicates_reports_progress_of_the_comparison(open_library, copies):
     seen = []
     lib.duplicates(on_progress=seen.append)
     assert seen and seen[-1].phase == "compare" and seen[-1].done == seen[-1].total > 0
+
+
+def _tripod_shots(tmp_path):
+    """Two shots from a tripod: one textured scene, an object moved by 2 px, fresh sensor noise each time;
+    plus a resized export and a watermarked copy of the first shot."""
+    import cv2
+
+    rng = np.random.default_rng(11)
+    h, w = 480, 640
+    scene = np.zeros((h, w), np.float32)
+    for cell in (4, 16, 64):  # foliage-like texture at a few scales
+        noise = rng.normal(0, 1, (h // cell, w // cell)).astype(np.float32)
+        scene += cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC) * cell
+    scene = cv2.normalize(scene, None, 30, 220, cv2.NORM_MINMAX)
+    patch = cv2.GaussianBlur(rng.uniform(0, 255, (120, 160)).astype(np.float32), (0, 0), 2.0)
+
+    def shot(dx: int, dy: int, seed: int) -> np.ndarray:
+        img = scene.copy()
+        img[200 + dy : 320 + dy, 300 + dx : 460 + dx] = patch
+        img += np.random.default_rng(seed).normal(0, 3, img.shape)
+        return np.clip(img, 0, 255).astype(np.uint8)
+
+    d = tmp_path / "tripod"
+    d.mkdir()
+    first = Image.fromarray(shot(0, 0, 1)).convert("RGB")
+    first.save(d / "shot1.jpg", quality=92)
+    Image.fromarray(shot(2, 1, 2)).convert("RGB").save(d / "shot2.jpg", quality=92)
+    first.resize((320, 240), Image.Resampling.LANCZOS).save(d / "shot1_small.jpg", quality=80)
+    marked = np.asarray(first).copy()
+    marked[420:460, 420:620] = (0.55 * marked[420:460, 420:620] + 0.45 * 255).astype(np.uint8)
+    Image.fromarray(marked).save(d / "shot1_marked.jpg", quality=90)
+    return d
+
+
+def _thumb(path: Path) -> np.ndarray:
+    im = Image.open(path).convert("L")
+    im.thumbnail((320, 320))
+    return np.asarray(im)
+
+
+def test_tripod_shot_with_one_object_moved_is_not_same_but_copies_are(tmp_path):
+    from app.imaging.pair_verify import verify_pair
+
+    d = _tripod_shots(tmp_path)
+    first = _thumb(d / "shot1.jpg")
+    assert verify_pair(first, _thumb(d / "shot1_small.jpg")).same
+    assert verify_pair(first, _thumb(d / "shot1_marked.jpg")).same
+    ev = verify_pair(first, _thumb(d / "shot2.jpg"))
+    assert not ev.same
+    assert "another shot" in (ev.why_not or "")
+
+
+def test_tripod_shots_are_similar_not_same_in_the_library(open_library, tmp_path):
+    d = _tripod_shots(tmp_path)
+    lib = open_library()
+    lib.index([d], regions=False)
+    groups = lib.duplicates()
+    same = [g for g in groups if g.tier == "same"]
+    assert len(same) == 1 and _names(same[0]) == ["shot1.jpg", "shot1_marked.jpg", "shot1_small.jpg"]
+    similar = [g for g in groups if g.tier == "similar"]
+    assert len(similar) == 1 and "shot2.jpg" in _names(similar[0])
+    assert all(p.keep for p in similar[0].photos)  # nothing suggested for deletion
+    assert any("another shot" in pr.reason for pr in similar[0].pairs)
+
+
+def test_pixel_checks_are_not_repeated_and_linked_pairs_are_skipped(open_library, tmp_path, monkeypatch):
+    import app.services.duplicates as service
+
+    d = tmp_path / "p"
+    orig = make_photo(d / "orig.jpg", seed=1, size=(800, 600))
+    im = Image.open(orig)
+    for i, size in enumerate([(640, 480), (400, 300), (320, 240)]):
+        im.resize(size, Image.Resampling.LANCZOS).save(d / f"export{i}.jpg", quality=85)
+    calls = []
+    real = service.verify_pair
+    monkeypatch.setattr(service, "verify_pair", lambda a, b, k=0: calls.append(k) or real(a, b, k))
+    lib = open_library()
+    lib.index([d], regions=False)
+    (g,) = lib.duplicates("same")
+    assert len(g.photos) == 4
+    assert len(calls) == 3  # one check per photo joining the group, not one per pair (6)
+    calls.clear()
+    lib._dupes.uncheck([p.photo_id for p in g.photos])  # as after a re-index: compared again...
+    (g2,) = lib.duplicates("same")
+    assert calls == [] and {p.path for p in g2.photos} == {p.path for p in g.photos}  # ...from stored verdicts
+
+
+def test_copies_linked_through_a_trashed_one_stay_a_group(open_library, tmp_path, trash_home):
+    d = tmp_path / "p"
+    orig = make_photo(d / "orig.jpg", seed=1, size=(800, 600))
+    im = Image.open(orig)
+    for i, size in enumerate([(640, 480), (400, 300), (320, 240)]):
+        im.resize(size, Image.Resampling.LANCZOS).save(d / f"export{i}.jpg", quality=85)
+    lib = open_library()
+    lib.index([d], regions=False)
+    (g,) = lib.duplicates("same")
+    assert len(g.pairs) == 3  # a tree: linked pairs were not checked
+    degree = Counter(p for pr in g.pairs for p in (pr.a, pr.b))
+    hub = max(degree, key=degree.get)  # the others were linked through it only
+    lib.trash([hub])
+    (g2,) = lib.duplicates("same")
+    assert {p.path for p in g2.photos} == {p.path for p in g.photos} - {hub}
