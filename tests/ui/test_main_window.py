@@ -39,6 +39,9 @@ def _open_with_folder(qtbot, window, folder: Path) -> list[Progress]:
     if window.controller.is_indexing or window.controller._queued:
         with qtbot.waitSignal(window.controller.indexing_finished, timeout=30_000):
             pass
+    # The grid catches up with the index on its own refresh (the folders are watched meanwhile).
+    indexed = window.library.status().photos
+    qtbot.waitUntil(lambda: window.model.rowCount() == indexed, timeout=10_000)
     return seen
 
 
@@ -330,6 +333,6 @@ def test_a_killed_model_process_leaves_the_window_working(qtbot, tmp_path):
     assert "torch" not in sys.modules or "torch" in _modules_before_this_test
     window.search.setText("a dog")
     window.run_search()
-    qtbot.waitUntil(lambda: "search:" in window.status_line.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "found in" in window.status_line.text(), timeout=10_000)
     window.close()
     assert window.library is None
