@@ -201,15 +201,20 @@ def choose_keeper(photos: Sequence[DupePhoto]) -> tuple[int, str]:
         ("earliest capture date", date),
         ("first by path", lambda p: p.path),
     ]
+    # Each rule only breaks the ties the rules before it left: two equally large copies are still told
+    # apart by format, file size and date, and the reason names every rule that decided something.
     pool = list(range(len(photos)))
+    decided: list[str] = []
     for name, key in rules:
         best = min(key(photos[i]) for i in pool)
         winners = [i for i in pool if key(photos[i]) == best]
         if len(winners) < len(pool):
-            k = winners[0]
-            return k, f"keep {_short(photos[k])}: {name}{_detail(name, photos[k])}"
+            decided.append(f"{name}{_detail(name, photos[winners[0]])}")
         pool = winners
-    return pool[0], f"keep {_short(photos[pool[0]])}: all equal"
+        if len(pool) == 1:
+            break
+    k = pool[0]
+    return k, f"keep {_short(photos[k])}: {', then '.join(decided) if decided else 'all equal'}"
 
 
 def _short(p: DupePhoto) -> str:

@@ -275,3 +275,15 @@ def test_copies_linked_through_a_trashed_one_stay_a_group(open_library, tmp_path
     lib.trash([hub])
     (g2,) = lib.duplicates("same")
     assert {p.path for p in g2.photos} == {p.path for p in g.photos} - {hub}
+
+
+def test_keeper_rules_break_ties_left_by_earlier_rules():
+    from app.core.dupes import DupePhoto
+    from app.search.duplicates import choose_keeper
+
+    mirrored = DupePhoto("/p/cat_mirrored.jpg", 1, 441, 331, 30_000, "JPEG")
+    original = DupePhoto("/p/cat.jpg", 2, 441, 331, 41_000, "JPEG", taken_at="2019-05-01T10:00:00")
+    small = DupePhoto("/p/cat_small.jpg", 3, 200, 150, 9_000, "JPEG")
+    k, reason = choose_keeper([mirrored, small, original])
+    assert k == 2, "two equally large copies: the one with camera metadata wins, not the first listed"
+    assert "largest picture" in reason and "original rather than re-encoded" in reason
