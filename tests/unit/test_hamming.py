@@ -30,7 +30,7 @@ def _brute(table: np.ndarray, queries: np.ndarray, radius: int) -> set[tuple[int
 
 def test_search_finds_exactly_what_brute_force_finds_within_five_bits(monkeypatch):
     table, queries = _planted(20_000, np.random.default_rng(1))
-    index = MultiIndex(table, radius=5, blocks=3, block_radius=1)
+    index = MultiIndex(table, radius=5, blocks=3, block_radius=1, compiled=True)
     expected = _brute(table, queries, 5)
     assert len(expected) >= 300
     assert _pairs(index.search(queries)) == expected
@@ -41,6 +41,5 @@ def test_search_finds_exactly_what_brute_force_finds_within_five_bits(monkeypatc
 @pytest.mark.skipif(not hamming_kernels.AVAILABLE, reason="numba not installed: only the numpy path exists")
 def test_compiled_and_numpy_paths_agree_at_radius_six(monkeypatch):
     table, queries = _planted(20_000, np.random.default_rng(2))
-    compiled = _pairs(MultiIndex(table, radius=6, blocks=3, block_radius=1).search(queries))
-    monkeypatch.setattr(hamming_kernels, "AVAILABLE", False)
-    assert _pairs(MultiIndex(table, radius=6, blocks=3, block_radius=1).search(queries)) == compiled
+    compiled = _pairs(MultiIndex(table, radius=6, blocks=3, block_radius=1, compiled=True).search(queries))
+    assert _pairs(MultiIndex(table, radius=6, blocks=3, block_radius=1, compiled=False).search(queries)) == compiled
