@@ -2,11 +2,11 @@
 
 Two uses with different budgets:
 
-* **Index codes** (fast pass, stored): a few hundred keypoints of the working image, chosen to be
-  spread over the whole photo (so a small crop anywhere still holds some), each reduced to a 256-bit
-  code (sign of a fixed random projection of the centred RootSIFT) plus its position: 36 bytes a
-  keypoint. Hamming distance between codes approximates the angle between descriptors, which is all
-  the candidate vote needs.
+* **Index codes** (fast pass, stored): several hundred keypoints of the working image, chosen to be
+  spread over the whole photo (so a small crop anywhere still holds some), each reduced to a binary
+  code (sign of a fixed random projection of the centred RootSIFT) plus its geometry (position,
+  orientation, size: 6 bytes). Hamming distance between codes approximates the angle between
+  descriptors; the geometry lets the vote keep only matches that agree on one similarity transform.
 * **Full features** (query time): every keypoint of the query and of a candidate photo, with float
   RootSIFT descriptors, for the ratio-test matching that feeds the RANSAC homography.
 
@@ -24,7 +24,7 @@ from PIL import Image
 
 CODE_BITS = 256
 CODE_BYTES = CODE_BITS // 8
-INDEX_KEYPOINTS = 320  # per photo: 320 x 36 bytes = 11.5 KB stored
+INDEX_KEYPOINTS = 500  # per photo: 500 x (32 + 6) bytes = 19 KB stored
 _GRID = 8  # index keypoints are picked round-robin from an 8x8 grid of cells
 CONTRAST = 0.02  # half of SIFT's default: low-texture areas (walls, grass) still yield keypoints
 QUERY_MIN_SIDE = 360  # small query crops are upscaled so SIFT sees their detail
@@ -35,7 +35,7 @@ MAX_PHOTO_KEYPOINTS = 4000
 _rng = np.random.default_rng(20240517)
 # Fixed for all time: stored codes depend on it. Changing it needs a new features version.
 _PROJECTION = _rng.standard_normal((128, CODE_BITS)).astype(np.float32)
-FEATURES_VERSION = "sift256-v1"
+FEATURES_VERSION = "sift256-v2"  # v2: 500 keypoints with orientation and size
 
 _local = None
 
@@ -59,7 +59,7 @@ class IndexFeatures:
     """What the fast pass stores for one photo: codes and positions in working-image pixels."""
 
     codes: np.ndarray  # (n, CODE_BYTES) uint8
-    xy: np.ndarray  # (n, 2) float32, pixels of the working image
+    xy: np.ndarray  # (n, 4) float32: x, y (working-image pixels), angle (degrees), size (pixels)
     scale: float  # photo pixels per working-image pixel
 
 
@@ -70,6 +70,7 @@ class Features:
     xy: np.ndarray  # (n, 2) float32
     desc: np.ndarray  # (n, 128) float32, RootSIFT
     size: tuple[int, int]  # (width, height) of the image they were computed on
+    shape: np.ndarray | None = None  # (n, 2) float32: keypoint angle (degrees) and size (pixels)
 
     def __len__(self) -> int:
         return len(self.xy)
@@ -95,9 +96,10 @@ def binary_codes(rootsift: np.ndarray) -> np.ndarray:
 
 
 def _spread(keypoints: list, width: int, height: int, n: int) -> list:
-    """Up to ``n`` keypoints, strongest first within each grid cell, cells taken in turn."""
-    if len(keypoints) <= n:
-        return list(keypoints)
+    """Up to ``n`` keypoints, strongest first within each grid cell, cells taken in turn.
+
+    Always in that order, so the first k of the result are what ``n = k`` would have picked.
+    """
     cells: dict[int, list] = {}
     for kp in sorted(keypoints, key=lambda k: -k.response):
         cx = min(_GRID - 1, int(kp.pt[0] * _GRID / width))
@@ -128,8 +130,8 @@ def index_features(image: Image.Image, photo_width: int, n: int = INDEX_KEYPOINT
     if kps:
         kps, desc = sift.compute(g, kps)
     if not kps or desc is None:
-        return IndexFeatures(np.zeros((0, CODE_BYTES), np.uint8), np.zeros((0, 2), np.float32), 1.0)
-    xy = np.array([k.pt for k in kps], np.float32)
+        return IndexFeatures(np.zeros((0, CODE_BYTES), np.uint8), np.zeros((0, 4), np.float32), 1.0)
+    xy = np.array([(*k.pt, k.angle, k.size) for k in kps], np.float32)
     return IndexFeatures(binary_codes(root_sift(desc)), xy, photo_width / g.shape[1])
 
 
@@ -139,12 +141,16 @@ def full_features(image: Image.Image | np.ndarray, max_keypoints: int = MAX_PHOT
     kps, desc = _sift().detectAndCompute(g, None)
     size = (g.shape[1], g.shape[0])
     if not kps or desc is None:
-        return Features(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), size)
+        return Features(
+            np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), size, np.zeros((0, 2), np.float32)
+        )
     if len(kps) > max_keypoints:
         order = np.argsort([-k.response for k in kps])[:max_keypoints]
         kps = [kps[i] for i in order]
         desc = desc[order]
-    return Features(np.array([k.pt for k in kps], np.float32), root_sift(desc), size)
+    xy = np.array([k.pt for k in kps], np.float32)
+    shape = np.array([(k.angle, k.size) for k in kps], np.float32)
+    return Features(xy, root_sift(desc), size, shape)
 
 
 def query_scale(width: int, height: int) -> float:

@@ -1,10 +1,8 @@
 """Exact crop search: descriptor votes for candidate photos, then RANSAC verification of the best.
 
-1. The query's RootSIFT descriptors become 256-bit codes; each code's nearest codes in the FAISS index
-   vote for their photos. A vote is weighted by how close the code is and divided by the square root of
-   how many *different* pictures the code matched, where photos matched at the same distance count as
-   one picture: byte-identical copies and burst frames share their codes, so they neither cancel each
-   other (as in a ratio test) nor dilute the vote.
+1. The query's RootSIFT descriptors become binary codes; each code's nearest codes in the FAISS index
+   vote for their photos, into bins of the similarity transform the match predicts (``crop_vote``),
+   so the few true matches of a tiny crop, which agree on where it sits, beat chance matches.
 2. Candidates, best vote first, are verified with a homography from full features re-extracted from
    the candidate's working image (spool or file), until the vote falls well below the best verified.
 3. With no verified hit, the same is tried with the query mirrored, then the dense path
@@ -19,7 +17,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import pairwise
 
 import numpy as np
 from PIL import Image
@@ -34,6 +31,8 @@ from app.imaging.local_features import (
     query_frame,
 )
 from app.search.crop_verify import MIN_WARP_NCC, Verification, photometric_check, verify
+from app.search.crop_vote import Candidate, hough_vote
+from app.storage.feature_index import Neighbours
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +47,6 @@ MIN_VERIFY = 3  # ... but only once this many have been tried
 
 
 @dataclass(slots=True)
-class Candidate:
-    photo_id: int
-    votes: float
-
-
-@dataclass(slots=True)
 class ExactResult:
     hits: list[SearchHit] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
@@ -63,25 +56,18 @@ class ExactResult:
     dense: bool = False
 
 
-def vote(distances: np.ndarray, photo_ids: np.ndarray, exclude: frozenset[int] = frozenset()) -> list[Candidate]:
-    """Duplicate-aware weighted votes; best first."""
-    sigma = MAX_HAMMING / 2
-    totals: dict[int, float] = {}
-    for drow, irow in zip(distances, photo_ids, strict=True):
-        best: dict[int, int] = {}
-        for d, pid in zip(drow.tolist(), irow.tolist(), strict=True):
-            if pid < 0 or d > MAX_HAMMING or pid in exclude or pid in best:
-                continue
-            best[pid] = d
-        if not best:
-            continue
-        # Distinct pictures among the matches: equal distances (within 2 bits) are one picture's copies.
-        ds = sorted(set(best.values()))
-        groups = 1 + sum(1 for a, b in pairwise(ds) if b - a > 2)
-        norm = groups**0.5
-        for pid, d in best.items():
-            totals[pid] = totals.get(pid, 0.0) + float(np.exp(-((d / sigma) ** 2))) / norm
-    return [Candidate(p, v) for p, v in sorted(totals.items(), key=lambda kv: -kv[1])]
+def candidates(
+    feats: Features,
+    size: tuple[float, float],
+    search_codes: Callable[[np.ndarray, int], Neighbours],
+    exclude: frozenset[int] = frozenset(),
+) -> list[Candidate]:
+    """Photos voted for by the query's keypoints (see ``crop_vote``), best first."""
+    nb = search_codes(binary_codes(feats.desc), NEIGHBOURS)
+    assert feats.shape is not None
+    return hough_vote(
+        nb.distances, nb.photo_ids, nb.rows, nb.geometry, feats.xy, feats.shape, size, MAX_HAMMING, exclude
+    )
 
 
 class PhotoFeatureCache:
@@ -127,7 +113,7 @@ def _hit(photo: Photo, v: Verification, votes: float, mirrored: bool) -> SearchH
 
 def find_exact(
     image: Image.Image,
-    search_codes: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]],
+    search_codes: Callable[[np.ndarray, int], Neighbours],
     photos_by_ids: Callable[[list[int]], dict[int, Photo]],
     cache: PhotoFeatureCache,
     load_photo: Callable[[Photo], Image.Image | None],
@@ -144,11 +130,10 @@ def find_exact(
             out.query_keypoints = len(feats)
         if len(feats) == 0:
             break
-        dist, ids = search_codes(binary_codes(feats.desc), NEIGHBOURS)
-        cands = vote(dist, ids, exclude)
+        size = (image.width * f, image.height * f)
+        cands = candidates(feats, size, search_codes, exclude)
         if not mirrored:
             out.candidates = cands
-        size = (image.width * f, image.height * f)
         hits = _verify_candidates(feats, qgray, size, cands, photos_by_ids, cache, load_photo, mirrored, t0, out)
         if hits:
             out.hits, out.mirrored = hits, mirrored
