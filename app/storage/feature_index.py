@@ -209,10 +209,7 @@ class FeatureStore:
         if not self.can_save:
             return
         for name in _LEGACY:
-            try:
-                (self._folder / name).unlink()
-            except FileNotFoundError:
-                pass
+            (self._folder / name).unlink(missing_ok=True)
 
     def file_bytes(self) -> int:
         """Bytes of the files kept beside the table (the IVF centroids, once the library is large)."""
