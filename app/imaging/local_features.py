@@ -24,7 +24,7 @@ from PIL import Image
 
 CODE_BITS = 256
 CODE_BYTES = CODE_BITS // 8
-INDEX_KEYPOINTS = 500  # per photo: 500 x (32 + 6) bytes = 19 KB stored
+INDEX_KEYPOINTS = 450  # per photo: 450 x (32 + 6) bytes = 17.1 KB stored (18.4 KB of SQLite pages)
 _GRID = 8  # index keypoints are picked round-robin from an 8x8 grid of cells
 CONTRAST = 0.02  # half of SIFT's default: low-texture areas (walls, grass) still yield keypoints
 QUERY_MIN_SIDE = 360  # small query crops are upscaled so SIFT sees their detail
@@ -35,7 +35,7 @@ MAX_PHOTO_KEYPOINTS = 4000
 _rng = np.random.default_rng(20240517)
 # Fixed for all time: stored codes depend on it. Changing it needs a new features version.
 _PROJECTION = _rng.standard_normal((128, CODE_BITS)).astype(np.float32)
-FEATURES_VERSION = "sift256-v2"  # v2: 500 keypoints with orientation and size
+FEATURES_VERSION = "sift256-v2"  # v2: 450 keypoints with orientation and size
 
 _local = None
 

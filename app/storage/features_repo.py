@@ -152,7 +152,12 @@ class FeaturesRepository:
                 select(func.count(), func.sum(func.length(local_features.c.codes) + func.length(local_features.c.xy)))
             ).one()
             try:
-                pages = conn.execute(text("SELECT sum(pgsize) FROM dbstat WHERE tbl_name = 'local_features'")).scalar()
+                pages = conn.execute(
+                    text(
+                        "SELECT sum(pgsize) FROM dbstat WHERE name IN "
+                        "(SELECT name FROM sqlite_master WHERE tbl_name = 'local_features')"
+                    )
+                ).scalar()
                 size = pages or size
             except OperationalError:  # SQLite built without dbstat
                 pass
