@@ -355,7 +355,7 @@ def _index_features_only(lib: Library, folder: Path, dests: list[Path], cache: P
 
     Returns the seconds spent writing rows and building the feature index (features come from the cache).
     """
-    from app.imaging.local_features import FEATURES_VERSION
+    from app.imaging.local_features import FEATURES_VERSION, vocabulary_cells
     from app.storage.features_repo import FeaturesRepository
 
     feats = _cached_features(dests, cache, workers)
@@ -366,7 +366,8 @@ def _index_features_only(lib: Library, folder: Path, dests: list[Path], cache: P
     batch, sizes = [], []
     for d in dests:
         w, h, f = feats[d.name]
-        batch.append((ids[str(d)], FEATURES_VERSION, f.codes, f.xy, f.scale))
+        xy = f.xy if f.xy.shape[1] == 5 else np.column_stack([f.xy, vocabulary_cells(f.codes)])
+        batch.append((ids[str(d)], FEATURES_VERSION, f.codes, xy, f.scale))
         sizes.append((w, h, "indexed", ids[str(d)]))
         if len(batch) >= 500:
             repo.write_many(batch)

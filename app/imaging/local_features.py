@@ -16,7 +16,9 @@ prototype, and binary ORB descriptors are not rotation-and-scale stable enough f
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -35,9 +37,41 @@ MAX_PHOTO_KEYPOINTS = 4000
 _rng = np.random.default_rng(20240517)
 # Fixed for all time: stored codes depend on it. Changing it needs a new features version.
 _PROJECTION = _rng.standard_normal((128, CODE_BITS)).astype(np.float32)
-FEATURES_VERSION = "sift256-v2"  # v2: 450 keypoints with orientation and size
+FEATURES_VERSION = "sift256-v2"  # v2: 450 keypoints with orientation, size and vocabulary cell
 
 _local = None
+
+# Coarse vocabulary (binary k-means centroids, ``benchmarks/train_crop_vocabulary.py``): each index
+# keypoint stores its nearest centroid, the IVF list a large library files it under. Part of the
+# features version: new centroids mean new cells.
+VOCABULARY_CELLS = 2048
+_bundle = getattr(sys, "_MEIPASS", None)
+VOCABULARY_PATH = (
+    (Path(_bundle) if _bundle else Path(__file__).resolve().parents[2]) / "resources" / "crop_vocabulary.npy"
+)
+_vocabulary: np.ndarray | None = None
+
+
+def vocabulary() -> np.ndarray | None:
+    """The (cells, CODE_BYTES) centroids, or None if the file is missing (large libraries then scan flat)."""
+    global _vocabulary
+    if _vocabulary is None and VOCABULARY_PATH.exists():
+        v = np.load(VOCABULARY_PATH)
+        if v.shape == (VOCABULARY_CELLS, CODE_BYTES) and v.dtype == np.uint8:
+            _vocabulary = v
+    return _vocabulary
+
+
+def vocabulary_cells(codes: np.ndarray) -> np.ndarray:
+    """Nearest vocabulary centroid of each code (all 0 without a vocabulary)."""
+    vocab = vocabulary()
+    if vocab is None or len(codes) == 0:
+        return np.zeros(len(codes), np.int64)
+    matches = cv2.BFMatcher(cv2.NORM_HAMMING).match(np.ascontiguousarray(codes), vocab)
+    out = np.zeros(len(codes), np.int64)
+    for m in matches:
+        out[m.queryIdx] = m.trainIdx
+    return out
 
 
 def _sift() -> cv2.SIFT:
@@ -59,7 +93,8 @@ class IndexFeatures:
     """What the fast pass stores for one photo: codes and positions in working-image pixels."""
 
     codes: np.ndarray  # (n, CODE_BYTES) uint8
-    xy: np.ndarray  # (n, 4) float32: x, y (working-image pixels), angle (degrees), size (pixels)
+    # (n, 5) float32: x, y (working-image pixels), angle (degrees), size (pixels), vocabulary cell
+    xy: np.ndarray
     scale: float  # photo pixels per working-image pixel
 
 
@@ -121,7 +156,9 @@ def _spread(keypoints: list, width: int, height: int, n: int) -> list:
     return out
 
 
-def index_features(image: Image.Image, photo_width: int, n: int = INDEX_KEYPOINTS) -> IndexFeatures:
+def index_features(
+    image: Image.Image, photo_width: int, n: int = INDEX_KEYPOINTS, with_cells: bool = True
+) -> IndexFeatures:
     """Compact codes of the working image (the fast pass's one decoded image)."""
     g = gray(image)
     sift = _sift()
@@ -130,9 +167,11 @@ def index_features(image: Image.Image, photo_width: int, n: int = INDEX_KEYPOINT
     if kps:
         kps, desc = sift.compute(g, kps)
     if not kps or desc is None:
-        return IndexFeatures(np.zeros((0, CODE_BYTES), np.uint8), np.zeros((0, 4), np.float32), 1.0)
-    xy = np.array([(*k.pt, k.angle, k.size) for k in kps], np.float32)
-    return IndexFeatures(binary_codes(root_sift(desc)), xy, photo_width / g.shape[1])
+        return IndexFeatures(np.zeros((0, CODE_BYTES), np.uint8), np.zeros((0, 5), np.float32), 1.0)
+    codes = binary_codes(root_sift(desc))
+    cells = vocabulary_cells(codes) if with_cells else np.zeros(len(codes))
+    xy = np.array([(*k.pt, k.angle, k.size, c) for k, c in zip(kps, cells, strict=True)], np.float32)
+    return IndexFeatures(codes, xy, photo_width / g.shape[1])
 
 
 def full_features(image: Image.Image | np.ndarray, max_keypoints: int = MAX_PHOTO_KEYPOINTS) -> Features:

@@ -44,6 +44,11 @@ MAX_VERIFY_UNFOUND = 20  # ... or this many while none has verified yet (within 
 KEEP_VERIFYING = 0.2  # verify further candidates while their vote is at least this x the best verified one
 TIME_BUDGET_S = 0.7  # stop verifying more candidates after this long ...
 MIN_VERIFY = 3  # ... but only once this many have been tried
+# The dense path correlates the query with the best-voted candidates; a keypoint-poor query's vote
+# rests on a handful of matches, so its true photo is often further down and more are tried.
+DENSE_CANDIDATES = 4
+DENSE_CANDIDATES_FEW = 12
+FEW_KEYPOINTS = 50
 
 
 @dataclass(slots=True)
@@ -139,7 +144,8 @@ def find_exact(
             out.hits, out.mirrored = hits, mirrored
             break
     if not out.hits and dense is not None:
-        out.hits = dense(image, out.candidates)
+        few = out.query_keypoints < FEW_KEYPOINTS
+        out.hits = dense(image, out.candidates[: DENSE_CANDIDATES_FEW if few else DENSE_CANDIDATES])
         out.dense = bool(out.hits)
     out.hits.sort(key=lambda h: -(h.inliers or 0))
     return out

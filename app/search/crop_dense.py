@@ -28,7 +28,6 @@ SCALES = np.geomspace(0.06, 0.9, 16)  # query long side as a fraction of the pho
 MIN_NCC = 0.93  # refined correlation needed to report a hit
 MIN_MARGIN = 0.08  # the best place must beat any place a template-width away by this much
 MIN_STD = 4.0  # grey levels: a flat query (sky, a white wall) matches everywhere, so it is not tried
-MAX_CANDIDATES = 4
 DENSE_METHOD = "dense correlation"
 
 
@@ -105,8 +104,8 @@ def dense_hits(
     photos_by_ids: Callable[[list[int]], dict[int, Photo]],
     load_photo: Callable[[Photo], Image.Image | None],
 ) -> list[SearchHit]:
-    """Dense matches among the first candidates; hits carry the box in full-resolution photo pixels."""
-    ids = candidate_ids[:MAX_CANDIDATES]
+    """Dense matches among the given candidates; hits carry the box in full-resolution photo pixels."""
+    ids = candidate_ids
     photos = photos_by_ids(ids)
     hits = []
     for pid in ids:

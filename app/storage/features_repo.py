@@ -13,9 +13,10 @@ from app.storage.schema import photos
 from app.storage.schema_features import local_features
 
 _CHUNK = 500
-# Keypoint geometry, 6 bytes a keypoint: position as uint16 in 1/8 pixel, orientation in 1/256 turns,
-# size as 24 steps an octave (3 %). Enough for the vote's similarity-transform bins and for boxes.
-GEOMETRY = np.dtype([("x", "<u2"), ("y", "<u2"), ("angle", "u1"), ("size", "u1")])
+# Per keypoint, 8 bytes: position as uint16 in 1/8 pixel, orientation in 1/256 turns, size as 24 steps
+# an octave (3 %): enough for the vote's similarity-transform bins. And its vocabulary cell (the IVF
+# list of a large library), so opening the library never re-assigns millions of codes.
+GEOMETRY = np.dtype([("x", "<u2"), ("y", "<u2"), ("angle", "u1"), ("size", "u1"), ("cell", "<u2")])
 _XY_FIXED = 8.0
 _SIZE_STEPS = 24.0
 
@@ -33,18 +34,21 @@ class StoredFeatures:
 
 
 def pack_geometry(xy: np.ndarray) -> np.ndarray:
-    """(n, 4) float x, y, angle (degrees), size (pixels) -> (n,) GEOMETRY records."""
-    xy = np.asarray(xy, np.float32).reshape(-1, 4)
-    out = np.empty(len(xy), GEOMETRY)
+    """(n, 5) float x, y, angle (degrees), size (pixels), cell -> (n,) GEOMETRY records."""
+    xy = np.asarray(xy, np.float32)
+    xy = xy.reshape(len(xy), -1) if len(xy) else np.zeros((0, 5), np.float32)
+    out = np.zeros(len(xy), GEOMETRY)
     out["x"] = np.clip(np.round(xy[:, 0] * _XY_FIXED), 0, 65535)
     out["y"] = np.clip(np.round(xy[:, 1] * _XY_FIXED), 0, 65535)
     out["angle"] = np.round(xy[:, 2] * (256 / 360)).astype(np.int64) % 256
     out["size"] = np.clip(np.round(np.log2(np.maximum(xy[:, 3], 1.0)) * _SIZE_STEPS), 0, 255)
+    if xy.shape[1] > 4:
+        out["cell"] = xy[:, 4]
     return out
 
 
 def unpack_geometry(geo: np.ndarray) -> np.ndarray:
-    """(n,) GEOMETRY records -> (n, 4) float32 x, y, angle (degrees), size (pixels)."""
+    """(n,) GEOMETRY records -> (n, 4) float32 x, y, angle (degrees), size (pixels); cells stay in the records."""
     out = np.empty((len(geo), 4), np.float32)
     out[:, 0] = geo["x"] / _XY_FIXED
     out[:, 1] = geo["y"] / _XY_FIXED
@@ -56,7 +60,7 @@ def unpack_geometry(geo: np.ndarray) -> np.ndarray:
 def write_features(
     conn: Connection, photo_id: int, version: str, codes: np.ndarray, xy: np.ndarray, scale: float
 ) -> None:
-    """Replace a photo's features (inside the caller's transaction); ``xy`` is (n, 4), see ``pack_geometry``."""
+    """Replace a photo's features (inside the caller's transaction); ``xy`` is (n, 5), see ``pack_geometry``."""
     conn.execute(delete(local_features).where(local_features.c.photo_id == photo_id))
     fixed = pack_geometry(xy)
     conn.execute(

@@ -187,3 +187,25 @@ def test_few_matches_agreeing_on_one_placement_outvote_many_chance_matches():
     cands = hough_vote(dist, photo_ids, rows, geometry, q_xy, q_shape, (200, 200), 40)
     assert [c.photo_id for c in cands][:1] == [1]
     assert cands[0].votes > 1.5 * cands[1].votes  # a plain count would give photo 2 twice the votes
+
+
+def test_large_library_index_finds_the_crop_and_forgets_deleted_photos(tmp_path, monkeypatch):
+    """Past IVF_FROM codes the index is an IVF over the shipped vocabulary, filled from stored cells."""
+    import app.storage.feature_index as fi
+    from app.imaging.local_features import vocabulary
+
+    if vocabulary() is None:
+        pytest.fail("resources/crop_vocabulary.npy is missing (python -m benchmarks.train_crop_vocabulary)")
+    monkeypatch.setattr(fi, "IVF_FROM", 100)
+    photos = tmp_path / "photos"
+    for i in range(3):
+        textured_photo(photos / f"t{i}.jpg", seed=20 + i)
+    crop = _jpeg(Image.open(photos / "t2.jpg").crop((150, 120, 420, 360)).resize((200, 178)))
+    with Library.open(tmp_path / "lib", create=True, encoder=None, detector=None) as lib:
+        lib.index([photos])
+        assert lib.features().get().is_ivf
+        top = lib.search_image(crop).hits[0]
+        assert Path(top.path).name == "t2.jpg" and top.kind == HitKind.EXACT
+        (photos / "t2.jpg").unlink()
+        lib.index()
+        assert not [h for h in lib.search_image(crop).hits if h.kind == HitKind.EXACT]
