@@ -37,6 +37,7 @@ from app.storage.feature_index import Neighbours
 log = logging.getLogger(__name__)
 
 NEIGHBOURS = 16
+VOTE_KEYPOINTS = 800  # query codes searched for the vote (all of them are matched in verification)
 MAX_HAMMING = 40  # of 256 bits; a true match of a rescaled, recompressed crop is usually under 30
 MAX_VERIFY = 8  # candidates verified at most per query (and mirror pass) ...
 MAX_VERIFY_UNFOUND = 20  # ... or this many while none has verified yet (within the time budget): a tiny
@@ -68,10 +69,21 @@ def candidates(
     exclude: frozenset[int] = frozenset(),
 ) -> list[Candidate]:
     """Photos voted for by the query's keypoints (see ``crop_vote``), best first."""
-    nb = search_codes(binary_codes(feats.desc), NEIGHBOURS)
     assert feats.shape is not None
+    pick = np.arange(len(feats))
+    if len(pick) > VOTE_KEYPOINTS:  # a large query has votes to spare; the search cost is per code
+        pick = np.linspace(0, len(pick) - 1, VOTE_KEYPOINTS).astype(np.int64)
+    nb = search_codes(binary_codes(feats.desc[pick]), NEIGHBOURS)
     return hough_vote(
-        nb.distances, nb.photo_ids, nb.rows, nb.geometry, feats.xy, feats.shape, size, MAX_HAMMING, exclude
+        nb.distances,
+        nb.photo_ids,
+        nb.rows,
+        nb.geometry,
+        feats.xy[pick],
+        feats.shape[pick],
+        size,
+        MAX_HAMMING,
+        exclude,
     )
 
 
