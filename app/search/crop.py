@@ -45,6 +45,8 @@ MAX_VERIFY_UNFOUND = 20  # ... or this many while none has verified yet (within 
 KEEP_VERIFYING = 0.2  # verify further candidates while their vote is at least this x the best verified one
 TIME_BUDGET_S = 0.7  # stop verifying more candidates after this long ...
 MIN_VERIFY = 3  # ... but only once this many have been tried
+MIRROR_VERIFY = 3  # the mirrored pass (no hit unmirrored) verifies only its best few: the geometric vote
+# puts a true photo first, and a query that matched nothing either way should not cost twice the budget
 # The dense path correlates the query with the best-voted candidates; a keypoint-poor query's vote
 # rests on a handful of matches, so its true photo is often further down and more are tried.
 DENSE_CANDIDATES = 4
@@ -151,7 +153,8 @@ def find_exact(
         cands = candidates(feats, size, search_codes, exclude)
         if not mirrored:
             out.candidates = cands
-        hits = _verify_candidates(feats, qgray, size, cands, photos_by_ids, cache, load_photo, mirrored, t0, out)
+        shortlist = cands[: MIRROR_VERIFY if mirrored else MAX_VERIFY_UNFOUND]
+        hits = _verify_candidates(feats, qgray, size, shortlist, photos_by_ids, cache, load_photo, mirrored, t0, out)
         if hits:
             out.hits, out.mirrored = hits, mirrored
             break
@@ -187,7 +190,7 @@ def _verify_candidates(
     t0: float,
     out: ExactResult,
 ) -> list[SearchHit]:
-    shortlist = cands[:MAX_VERIFY_UNFOUND]
+    shortlist = cands
     photos = photos_by_ids([c.photo_id for c in shortlist])
     hits: list[SearchHit] = []
     best_verified = 0.0
