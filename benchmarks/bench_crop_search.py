@@ -52,6 +52,8 @@ def _related_group(rel: str) -> str | None:
         return "mAP-room"
     if rel.startswith("exif_samples/orientation/"):
         return "orientation:" + name.split("_")[0]
+    if rel.startswith("immich_test_assets/metadata/faces/portrait"):  # one picture, two EXIF orientations
+        return "orientation:immich-portrait"
     if rel.startswith("photoprism_examples/") and "4120" in name:
         return "IMG_4120"
     if rel.startswith(("coco_mini/", "coco_tiny/", "coco_cbir_crop_queries/targets/")):
