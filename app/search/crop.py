@@ -41,7 +41,7 @@ VOTE_KEYPOINTS = 800  # query codes searched for the vote (all of them are match
 MAX_HAMMING = 40  # of 256 bits; a true match of a rescaled, recompressed crop is usually under 30
 MAX_VERIFY = 8  # candidates verified at most per query (and mirror pass) ...
 MAX_VERIFY_UNFOUND = 12  # ... or this many while none has verified yet (within the time budget): with the
-# geometric vote a verifiable photo sits in the top 8 (full corpus: every verified object crop was)
+# geometric vote a missed object or region crop's photo was never at vote rank 9-32 on the full corpus
 KEEP_VERIFYING = 0.2  # verify further candidates while their vote is at least this x the best verified one
 TIME_BUDGET_S = 0.5  # stop verifying more candidates after this long ...
 MIN_VERIFY = 3  # ... but only once this many have been tried
