@@ -39,7 +39,7 @@ class LocalFeatures:
 
     version: str
     codes: np.ndarray  # (n, 32) uint8
-    xy: np.ndarray  # (n, 2) float32, working-image pixels
+    xy: np.ndarray  # (n, 4) float32: x, y (working-image pixels), angle (degrees), size (pixels)
     scale: float  # photo pixels per working-image pixel
 
 

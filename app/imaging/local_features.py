@@ -2,11 +2,11 @@
 
 Two uses with different budgets:
 
-* **Index codes** (fast pass, stored): a few hundred keypoints of the working image, chosen to be
-  spread over the whole photo (so a small crop anywhere still holds some), each reduced to a 256-bit
-  code (sign of a fixed random projection of the centred RootSIFT) plus its position: 36 bytes a
-  keypoint. Hamming distance between codes approximates the angle between descriptors, which is all
-  the candidate vote needs.
+* **Index codes** (fast pass, stored): several hundred keypoints of the working image, chosen to be
+  spread over the whole photo (so a small crop anywhere still holds some), each reduced to a binary
+  code (sign of a fixed random projection of the centred RootSIFT) plus its geometry (position,
+  orientation, size: 6 bytes). Hamming distance between codes approximates the angle between
+  descriptors; the geometry lets the vote keep only matches that agree on one similarity transform.
 * **Full features** (query time): every keypoint of the query and of a candidate photo, with float
   RootSIFT descriptors, for the ratio-test matching that feeds the RANSAC homography.
 
@@ -16,7 +16,9 @@ prototype, and binary ORB descriptors are not rotation-and-scale stable enough f
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -24,7 +26,7 @@ from PIL import Image
 
 CODE_BITS = 256
 CODE_BYTES = CODE_BITS // 8
-INDEX_KEYPOINTS = 320  # per photo: 320 x 36 bytes = 11.5 KB stored
+INDEX_KEYPOINTS = 450  # per photo: 450 x (32 + 8) bytes = 18 KB at most; 17.2-17.5 KB of SQLite pages measured
 _GRID = 8  # index keypoints are picked round-robin from an 8x8 grid of cells
 CONTRAST = 0.02  # half of SIFT's default: low-texture areas (walls, grass) still yield keypoints
 QUERY_MIN_SIDE = 360  # small query crops are upscaled so SIFT sees their detail
@@ -35,9 +37,41 @@ MAX_PHOTO_KEYPOINTS = 4000
 _rng = np.random.default_rng(20240517)
 # Fixed for all time: stored codes depend on it. Changing it needs a new features version.
 _PROJECTION = _rng.standard_normal((128, CODE_BITS)).astype(np.float32)
-FEATURES_VERSION = "sift256-v1"
+FEATURES_VERSION = "sift256-v2"  # v2: 450 keypoints with orientation, size and vocabulary cell
 
 _local = None
+
+# Coarse vocabulary (binary k-means centroids, ``benchmarks/train_crop_vocabulary.py``): each index
+# keypoint stores its nearest centroid, the IVF list a large library files it under. Part of the
+# features version: new centroids mean new cells.
+VOCABULARY_CELLS = 2048
+_bundle = getattr(sys, "_MEIPASS", None)
+VOCABULARY_PATH = (
+    (Path(_bundle) if _bundle else Path(__file__).resolve().parents[2]) / "resources" / "crop_vocabulary.npy"
+)
+_vocabulary: np.ndarray | None = None
+
+
+def vocabulary() -> np.ndarray | None:
+    """The (cells, CODE_BYTES) centroids, or None if the file is missing (large libraries then scan flat)."""
+    global _vocabulary
+    if _vocabulary is None and VOCABULARY_PATH.exists():
+        v = np.load(VOCABULARY_PATH)
+        if v.shape == (VOCABULARY_CELLS, CODE_BYTES) and v.dtype == np.uint8:
+            _vocabulary = v
+    return _vocabulary
+
+
+def vocabulary_cells(codes: np.ndarray) -> np.ndarray:
+    """Nearest vocabulary centroid of each code (all 0 without a vocabulary)."""
+    vocab = vocabulary()
+    if vocab is None or len(codes) == 0:
+        return np.zeros(len(codes), np.int64)
+    matches = cv2.BFMatcher(cv2.NORM_HAMMING).match(np.ascontiguousarray(codes), vocab)
+    out = np.zeros(len(codes), np.int64)
+    for m in matches:
+        out[m.queryIdx] = m.trainIdx
+    return out
 
 
 def _sift() -> cv2.SIFT:
@@ -59,7 +93,8 @@ class IndexFeatures:
     """What the fast pass stores for one photo: codes and positions in working-image pixels."""
 
     codes: np.ndarray  # (n, CODE_BYTES) uint8
-    xy: np.ndarray  # (n, 2) float32, pixels of the working image
+    # (n, 5) float32: x, y (working-image pixels), angle (degrees), size (pixels), vocabulary cell
+    xy: np.ndarray
     scale: float  # photo pixels per working-image pixel
 
 
@@ -70,6 +105,7 @@ class Features:
     xy: np.ndarray  # (n, 2) float32
     desc: np.ndarray  # (n, 128) float32, RootSIFT
     size: tuple[int, int]  # (width, height) of the image they were computed on
+    shape: np.ndarray | None = None  # (n, 2) float32: keypoint angle (degrees) and size (pixels)
 
     def __len__(self) -> int:
         return len(self.xy)
@@ -95,9 +131,10 @@ def binary_codes(rootsift: np.ndarray) -> np.ndarray:
 
 
 def _spread(keypoints: list, width: int, height: int, n: int) -> list:
-    """Up to ``n`` keypoints, strongest first within each grid cell, cells taken in turn."""
-    if len(keypoints) <= n:
-        return list(keypoints)
+    """Up to ``n`` keypoints, strongest first within each grid cell, cells taken in turn.
+
+    Always in that order, so the first k of the result are what ``n = k`` would have picked.
+    """
     cells: dict[int, list] = {}
     for kp in sorted(keypoints, key=lambda k: -k.response):
         cx = min(_GRID - 1, int(kp.pt[0] * _GRID / width))
@@ -119,7 +156,9 @@ def _spread(keypoints: list, width: int, height: int, n: int) -> list:
     return out
 
 
-def index_features(image: Image.Image, photo_width: int, n: int = INDEX_KEYPOINTS) -> IndexFeatures:
+def index_features(
+    image: Image.Image, photo_width: int, n: int = INDEX_KEYPOINTS, with_cells: bool = True
+) -> IndexFeatures:
     """Compact codes of the working image (the fast pass's one decoded image)."""
     g = gray(image)
     sift = _sift()
@@ -128,9 +167,11 @@ def index_features(image: Image.Image, photo_width: int, n: int = INDEX_KEYPOINT
     if kps:
         kps, desc = sift.compute(g, kps)
     if not kps or desc is None:
-        return IndexFeatures(np.zeros((0, CODE_BYTES), np.uint8), np.zeros((0, 2), np.float32), 1.0)
-    xy = np.array([k.pt for k in kps], np.float32)
-    return IndexFeatures(binary_codes(root_sift(desc)), xy, photo_width / g.shape[1])
+        return IndexFeatures(np.zeros((0, CODE_BYTES), np.uint8), np.zeros((0, 5), np.float32), 1.0)
+    codes = binary_codes(root_sift(desc))
+    cells = vocabulary_cells(codes) if with_cells else np.zeros(len(codes))
+    xy = np.array([(*k.pt, k.angle, k.size, c) for k, c in zip(kps, cells, strict=True)], np.float32)
+    return IndexFeatures(codes, xy, photo_width / g.shape[1])
 
 
 def full_features(image: Image.Image | np.ndarray, max_keypoints: int = MAX_PHOTO_KEYPOINTS) -> Features:
@@ -139,12 +180,16 @@ def full_features(image: Image.Image | np.ndarray, max_keypoints: int = MAX_PHOT
     kps, desc = _sift().detectAndCompute(g, None)
     size = (g.shape[1], g.shape[0])
     if not kps or desc is None:
-        return Features(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), size)
+        return Features(
+            np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), size, np.zeros((0, 2), np.float32)
+        )
     if len(kps) > max_keypoints:
         order = np.argsort([-k.response for k in kps])[:max_keypoints]
         kps = [kps[i] for i in order]
         desc = desc[order]
-    return Features(np.array([k.pt for k in kps], np.float32), root_sift(desc), size)
+    xy = np.array([k.pt for k in kps], np.float32)
+    shape = np.array([(k.angle, k.size) for k in kps], np.float32)
+    return Features(xy, root_sift(desc), size, shape)
 
 
 def query_scale(width: int, height: int) -> float:

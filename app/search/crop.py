@@ -1,10 +1,8 @@
 """Exact crop search: descriptor votes for candidate photos, then RANSAC verification of the best.
 
-1. The query's RootSIFT descriptors become 256-bit codes; each code's nearest codes in the FAISS index
-   vote for their photos. A vote is weighted by how close the code is and divided by the square root of
-   how many *different* pictures the code matched, where photos matched at the same distance count as
-   one picture: byte-identical copies and burst frames share their codes, so they neither cancel each
-   other (as in a ratio test) nor dilute the vote.
+1. The query's RootSIFT descriptors become binary codes; each code's nearest codes in the FAISS index
+   vote for their photos, into bins of the similarity transform the match predicts (``crop_vote``),
+   so the few true matches of a tiny crop, which agree on where it sits, beat chance matches.
 2. Candidates, best vote first, are verified with a homography from full features re-extracted from
    the candidate's working image (spool or file), until the vote falls well below the best verified.
 3. With no verified hit, the same is tried with the query mirrored, then the dense path
@@ -19,7 +17,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import pairwise
 
 import numpy as np
 from PIL import Image
@@ -34,23 +31,27 @@ from app.imaging.local_features import (
     query_frame,
 )
 from app.search.crop_verify import MIN_WARP_NCC, Verification, photometric_check, verify
+from app.search.crop_vote import Candidate, hough_vote
+from app.storage.feature_index import Neighbours
 
 log = logging.getLogger(__name__)
 
 NEIGHBOURS = 16
+VOTE_KEYPOINTS = 800  # query codes searched for the vote (all of them are matched in verification)
 MAX_HAMMING = 40  # of 256 bits; a true match of a rescaled, recompressed crop is usually under 30
 MAX_VERIFY = 8  # candidates verified at most per query (and mirror pass) ...
-MAX_VERIFY_UNFOUND = 20  # ... or this many while none has verified yet (within the time budget): a tiny
-# crop holds only a few of the photo's 320 index keypoints, so its photo is often voted 9th-20th
+MAX_VERIFY_UNFOUND = 12  # ... or this many while none has verified yet (within the time budget): with the
+# geometric vote a missed object or region crop's photo was never at vote rank 9-32 on the full corpus
 KEEP_VERIFYING = 0.2  # verify further candidates while their vote is at least this x the best verified one
-TIME_BUDGET_S = 0.7  # stop verifying more candidates after this long ...
+TIME_BUDGET_S = 0.5  # stop verifying more candidates after this long ...
 MIN_VERIFY = 3  # ... but only once this many have been tried
-
-
-@dataclass(slots=True)
-class Candidate:
-    photo_id: int
-    votes: float
+MIRROR_VERIFY = 3  # the mirrored pass (no hit unmirrored) verifies only its best few: the geometric vote
+# puts a true photo first, and a query that matched nothing either way should not cost twice the budget
+# The dense path correlates the query with the best-voted candidates; a keypoint-poor query's vote
+# rests on a handful of matches, so its true photo is often further down and more are tried.
+DENSE_CANDIDATES = 4
+DENSE_CANDIDATES_FEW = 12
+FEW_KEYPOINTS = 50
 
 
 @dataclass(slots=True)
@@ -63,25 +64,29 @@ class ExactResult:
     dense: bool = False
 
 
-def vote(distances: np.ndarray, photo_ids: np.ndarray, exclude: frozenset[int] = frozenset()) -> list[Candidate]:
-    """Duplicate-aware weighted votes; best first."""
-    sigma = MAX_HAMMING / 2
-    totals: dict[int, float] = {}
-    for drow, irow in zip(distances, photo_ids, strict=True):
-        best: dict[int, int] = {}
-        for d, pid in zip(drow.tolist(), irow.tolist(), strict=True):
-            if pid < 0 or d > MAX_HAMMING or pid in exclude or pid in best:
-                continue
-            best[pid] = d
-        if not best:
-            continue
-        # Distinct pictures among the matches: equal distances (within 2 bits) are one picture's copies.
-        ds = sorted(set(best.values()))
-        groups = 1 + sum(1 for a, b in pairwise(ds) if b - a > 2)
-        norm = groups**0.5
-        for pid, d in best.items():
-            totals[pid] = totals.get(pid, 0.0) + float(np.exp(-((d / sigma) ** 2))) / norm
-    return [Candidate(p, v) for p, v in sorted(totals.items(), key=lambda kv: -kv[1])]
+def candidates(
+    feats: Features,
+    size: tuple[float, float],
+    search_codes: Callable[[np.ndarray, int], Neighbours],
+    exclude: frozenset[int] = frozenset(),
+) -> list[Candidate]:
+    """Photos voted for by the query's keypoints (see ``crop_vote``), best first."""
+    assert feats.shape is not None
+    pick = np.arange(len(feats))
+    if len(pick) > VOTE_KEYPOINTS:  # a large query has votes to spare; the search cost is per code
+        pick = np.linspace(0, len(pick) - 1, VOTE_KEYPOINTS).astype(np.int64)
+    nb = search_codes(binary_codes(feats.desc[pick]), NEIGHBOURS)
+    return hough_vote(
+        nb.distances,
+        nb.photo_ids,
+        nb.rows,
+        nb.geometry,
+        feats.xy[pick],
+        feats.shape[pick],
+        size,
+        MAX_HAMMING,
+        exclude,
+    )
 
 
 class PhotoFeatureCache:
@@ -127,7 +132,7 @@ def _hit(photo: Photo, v: Verification, votes: float, mirrored: bool) -> SearchH
 
 def find_exact(
     image: Image.Image,
-    search_codes: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]],
+    search_codes: Callable[[np.ndarray, int], Neighbours],
     photos_by_ids: Callable[[list[int]], dict[int, Photo]],
     cache: PhotoFeatureCache,
     load_photo: Callable[[Photo], Image.Image | None],
@@ -144,17 +149,18 @@ def find_exact(
             out.query_keypoints = len(feats)
         if len(feats) == 0:
             break
-        dist, ids = search_codes(binary_codes(feats.desc), NEIGHBOURS)
-        cands = vote(dist, ids, exclude)
+        size = (image.width * f, image.height * f)
+        cands = candidates(feats, size, search_codes, exclude)
         if not mirrored:
             out.candidates = cands
-        size = (image.width * f, image.height * f)
-        hits = _verify_candidates(feats, qgray, size, cands, photos_by_ids, cache, load_photo, mirrored, t0, out)
+        shortlist = cands[: MIRROR_VERIFY if mirrored else MAX_VERIFY_UNFOUND]
+        hits = _verify_candidates(feats, qgray, size, shortlist, photos_by_ids, cache, load_photo, mirrored, t0, out)
         if hits:
             out.hits, out.mirrored = hits, mirrored
             break
     if not out.hits and dense is not None:
-        out.hits = dense(image, out.candidates)
+        few = out.query_keypoints < FEW_KEYPOINTS
+        out.hits = dense(image, out.candidates[: DENSE_CANDIDATES_FEW if few else DENSE_CANDIDATES])
         out.dense = bool(out.hits)
     out.hits.sort(key=lambda h: -(h.inliers or 0))
     return out
@@ -184,7 +190,7 @@ def _verify_candidates(
     t0: float,
     out: ExactResult,
 ) -> list[SearchHit]:
-    shortlist = cands[:MAX_VERIFY_UNFOUND]
+    shortlist = cands
     photos = photos_by_ids([c.photo_id for c in shortlist])
     hits: list[SearchHit] = []
     best_verified = 0.0

@@ -15,6 +15,7 @@ path's guarantee ("this photo contains your image") must not be diluted. They ar
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import cv2
@@ -28,8 +29,9 @@ SCALES = np.geomspace(0.06, 0.9, 16)  # query long side as a fraction of the pho
 MIN_NCC = 0.93  # refined correlation needed to report a hit
 MIN_MARGIN = 0.08  # the best place must beat any place a template-width away by this much
 MIN_STD = 4.0  # grey levels: a flat query (sky, a white wall) matches everywhere, so it is not tried
-MAX_CANDIDATES = 4
 DENSE_METHOD = "dense correlation"
+BUDGET_S = 0.4  # candidates are correlated in vote order until this much time has passed ...
+MIN_TRIED = 2  # ... but at least this many
 
 
 def _gray(img: Image.Image) -> np.ndarray:
@@ -104,12 +106,17 @@ def dense_hits(
     candidate_ids: list[int],
     photos_by_ids: Callable[[list[int]], dict[int, Photo]],
     load_photo: Callable[[Photo], Image.Image | None],
+    budget_s: float = BUDGET_S,
 ) -> list[SearchHit]:
-    """Dense matches among the first candidates; hits carry the box in full-resolution photo pixels."""
-    ids = candidate_ids[:MAX_CANDIDATES]
+    """Dense matches among the given candidates (in order, while the time budget lasts); hits carry
+    the box in full-resolution photo pixels."""
+    ids = candidate_ids
     photos = photos_by_ids(ids)
     hits = []
-    for pid in ids:
+    t0 = time.perf_counter()
+    for i, pid in enumerate(ids):
+        if i >= MIN_TRIED and time.perf_counter() - t0 > budget_s:
+            break
         photo = photos.get(pid)
         img = load_photo(photo) if photo is not None else None
         if img is None:

@@ -9,7 +9,7 @@ from PIL import Image
 
 from app.core.models import Box, IndexStats, LibraryStatus, Photo, RegionQuery, SearchHit, SearchQuery, SearchResults
 from app.imaging.decode import DecodeError, decode_bytes, read_file
-from app.imaging.local_features import FEATURES_VERSION, index_features
+from app.imaging.local_features import FEATURES_VERSION, index_features, vocabulary
 from app.imaging.thumbnails import read_spool
 from app.search.crop import ExactResult, PhotoFeatureCache, find_exact
 from app.search.crop_dense import dense_hits
@@ -43,7 +43,9 @@ class CropSearchMixin(SearchMixin):
         """The local-feature FAISS cache (loaded and brought up to date on use)."""
         if self._feature_store is None:
             repo = FeaturesRepository(self.repo.engine)
-            self._feature_store = FeatureStore(repo, self.paths.indexes, FEATURES_VERSION, can_save=self.is_writer)
+            self._feature_store = FeatureStore(
+                repo, self.paths.indexes, FEATURES_VERSION, can_save=self.is_writer, vocabulary=vocabulary()
+            )
             self._photo_features = PhotoFeatureCache()
         return self._feature_store
 

@@ -6,30 +6,63 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text
+from sqlalchemy.exc import OperationalError
 
 from app.storage.schema import photos
 from app.storage.schema_features import local_features
 
-_CODE_BYTES = 32  # 256-bit codes (local_features.CODE_BYTES)
-_XY_FIXED = 8.0  # positions are stored as uint16 in 1/8 pixel: exact enough, 4 bytes a keypoint
 _CHUNK = 500
+# Per keypoint, 8 bytes: position as uint16 in 1/8 pixel, orientation in 1/256 turns, size as 24 steps
+# an octave (3 %): enough for the vote's similarity-transform bins. And its vocabulary cell (the IVF
+# list of a large library), so opening the library never re-assigns millions of codes.
+GEOMETRY = np.dtype([("x", "<u2"), ("y", "<u2"), ("angle", "u1"), ("size", "u1"), ("cell", "<u2")])
+_XY_FIXED = 8.0
+_SIZE_STEPS = 24.0
 
 
 @dataclass(slots=True)
 class StoredFeatures:
     photo_id: int
     codes: np.ndarray  # (n, 32) uint8
-    xy: np.ndarray  # (n, 2) float32, working-image pixels
+    geometry: np.ndarray  # (n,) GEOMETRY records (``unpack_geometry`` gives floats)
     scale: float
+
+    @property
+    def count(self) -> int:
+        return len(self.codes)
+
+
+def pack_geometry(xy: np.ndarray) -> np.ndarray:
+    """(n, 5) float x, y, angle (degrees), size (pixels), cell -> (n,) GEOMETRY records."""
+    xy = np.asarray(xy, np.float32)
+    xy = xy.reshape(len(xy), -1) if len(xy) else np.zeros((0, 5), np.float32)
+    out = np.zeros(len(xy), GEOMETRY)
+    out["x"] = np.clip(np.round(xy[:, 0] * _XY_FIXED), 0, 65535)
+    out["y"] = np.clip(np.round(xy[:, 1] * _XY_FIXED), 0, 65535)
+    out["angle"] = np.round(xy[:, 2] * (256 / 360)).astype(np.int64) % 256
+    out["size"] = np.clip(np.round(np.log2(np.maximum(xy[:, 3], 1.0)) * _SIZE_STEPS), 0, 255)
+    if xy.shape[1] > 4:
+        out["cell"] = xy[:, 4]
+    return out
+
+
+def unpack_geometry(geo: np.ndarray) -> np.ndarray:
+    """(n,) GEOMETRY records -> (n, 4) float32 x, y, angle (degrees), size (pixels); cells stay in the records."""
+    out = np.empty((len(geo), 4), np.float32)
+    out[:, 0] = geo["x"] / _XY_FIXED
+    out[:, 1] = geo["y"] / _XY_FIXED
+    out[:, 2] = geo["angle"] * (360 / 256)
+    out[:, 3] = np.exp2(geo["size"] / _SIZE_STEPS)
+    return out
 
 
 def write_features(
     conn: Connection, photo_id: int, version: str, codes: np.ndarray, xy: np.ndarray, scale: float
 ) -> None:
-    """Replace a photo's features (inside the caller's transaction)."""
+    """Replace a photo's features (inside the caller's transaction); ``xy`` is (n, 5), see ``pack_geometry``."""
     conn.execute(delete(local_features).where(local_features.c.photo_id == photo_id))
-    fixed = np.clip(np.round(np.asarray(xy, np.float32) * _XY_FIXED), 0, 65535).astype("<u2")
+    fixed = pack_geometry(xy)
     conn.execute(
         insert(local_features).values(
             photo_id=photo_id,
@@ -47,9 +80,9 @@ def delete_features(conn: Connection, photo_id: int) -> None:
 
 
 def _decode(row) -> StoredFeatures:
-    codes = np.frombuffer(row.codes, np.uint8).reshape(row.count, _CODE_BYTES)
-    xy = np.frombuffer(row.xy, "<u2").reshape(row.count, 2).astype(np.float32) / _XY_FIXED
-    return StoredFeatures(row.photo_id, codes, xy, row.scale)
+    codes = np.frombuffer(row.codes, np.uint8).reshape(row.count, len(row.codes) // max(1, row.count))
+    geo = np.frombuffer(row.xy, GEOMETRY, count=row.count)
+    return StoredFeatures(row.photo_id, codes, geo, row.scale)
 
 
 class FeaturesRepository:
@@ -116,9 +149,20 @@ class FeaturesRepository:
                     write_features(conn, pid, version, codes, xy, scale)
 
     def stored_bytes(self) -> tuple[int, int]:
-        """(photos with features, bytes of codes and positions)."""
+        """(photos with features, bytes on disk of the table and its indexes: pages, overflow pages
+        and their slack included where SQLite's ``dbstat`` is available, else the blobs' lengths)."""
         with self.engine.connect() as conn:
             n, size = conn.execute(
                 select(func.count(), func.sum(func.length(local_features.c.codes) + func.length(local_features.c.xy)))
             ).one()
+            try:
+                pages = conn.execute(
+                    text(
+                        "SELECT sum(pgsize) FROM dbstat WHERE name IN "
+                        "(SELECT name FROM sqlite_master WHERE tbl_name = 'local_features')"
+                    )
+                ).scalar()
+                size = pages or size
+            except OperationalError:  # SQLite built without dbstat
+                pass
         return int(n), int(size or 0)

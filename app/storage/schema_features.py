@@ -16,7 +16,8 @@ local_features = Table(
     Column("version", Text, nullable=False),  # local_features.FEATURES_VERSION the codes were made with
     Column("count", Integer, nullable=False),
     Column("codes", LargeBinary, nullable=False),  # count x 32 bytes: 256-bit codes
-    Column("xy", LargeBinary, nullable=False),  # count x 2 uint16: positions x 8 in working-image pixels
+    # count x 6 bytes (features_repo.GEOMETRY): position, orientation and size of each keypoint
+    Column("xy", LargeBinary, nullable=False),
     Column("scale", REAL, nullable=False),  # photo pixels per working-image pixel
     sqlite_autoincrement=True,
 )

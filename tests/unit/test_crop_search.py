@@ -163,3 +163,49 @@ def test_dense_hits_rank_after_verified_and_before_semantic_hits():
         (2, HitKind.REGION),
         (3, HitKind.PHOTO),
     ]
+
+
+def test_few_matches_agreeing_on_one_placement_outvote_many_chance_matches():
+    """A tiny crop holds few of its photo's index keypoints; they must still beat scattered chance matches."""
+    from app.search.crop_vote import hough_vote
+
+    rng = np.random.default_rng(0)
+    n = 12  # query keypoints, in a 200 x 200 query frame
+    q_xy = rng.uniform(0, 200, (n, 2)).astype(np.float32)
+    q_shape = np.column_stack([rng.uniform(0, 360, n), rng.uniform(2, 20, n)]).astype(np.float32)
+    # Photo 1: the first 4 query keypoints, rotated 90 degrees, half size, placed at (300, 100).
+    turn, scale = np.deg2rad(90.0), 0.5
+    rot = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    true_xy = (q_xy[:4] - 100) @ rot.T * scale + [300, 100]
+    true_geo = np.column_stack([true_xy, (q_shape[:4, 0] + 90) % 360, q_shape[:4, 1] * scale])
+    # Photo 2: twice as many matches, at the same distance, with no common placement.
+    chance_geo = np.column_stack([rng.uniform(0, 600, (8, 2)), rng.uniform(0, 360, 8), rng.uniform(1, 30, 8)])
+    dist = np.full((n, 1), 10, np.int32)
+    photo_ids = np.array([[1]] * 4 + [[2]] * 8, np.int64)
+    geometry = np.vstack([true_geo, chance_geo]).astype(np.float32).reshape(n, 1, 4)
+    rows = np.arange(n, dtype=np.int64).reshape(n, 1)
+    cands = hough_vote(dist, photo_ids, rows, geometry, q_xy, q_shape, (200, 200), 40)
+    assert [c.photo_id for c in cands][:1] == [1]
+    assert cands[0].votes > 1.5 * cands[1].votes  # a plain count would give photo 2 twice the votes
+
+
+def test_large_library_index_finds_the_crop_and_forgets_deleted_photos(tmp_path, monkeypatch):
+    """Past IVF_FROM codes the index is an IVF over the shipped vocabulary, filled from stored cells."""
+    import app.storage.feature_index as fi
+    from app.imaging.local_features import vocabulary
+
+    if vocabulary() is None:
+        pytest.fail("resources/crop_vocabulary.npy is missing (python -m benchmarks.train_crop_vocabulary)")
+    monkeypatch.setattr(fi, "IVF_FROM", 100)
+    photos = tmp_path / "photos"
+    for i in range(3):
+        textured_photo(photos / f"t{i}.jpg", seed=20 + i)
+    crop = _jpeg(Image.open(photos / "t2.jpg").crop((150, 120, 420, 360)).resize((200, 178)))
+    with Library.open(tmp_path / "lib", create=True, encoder=None, detector=None) as lib:
+        lib.index([photos])
+        assert lib.features().get().is_ivf
+        top = lib.search_image(crop).hits[0]
+        assert Path(top.path).name == "t2.jpg" and top.kind == HitKind.EXACT
+        (photos / "t2.jpg").unlink()
+        lib.index()
+        assert not [h for h in lib.search_image(crop).hits if h.kind == HitKind.EXACT]
