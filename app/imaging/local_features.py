@@ -133,27 +133,28 @@ def binary_codes(rootsift: np.ndarray) -> np.ndarray:
 def _spread(keypoints: list, width: int, height: int, n: int) -> list:
     """Up to ``n`` keypoints, strongest first within each grid cell, cells taken in turn.
 
-    Always in that order, so the first k of the result are what ``n = k`` would have picked.
+    Always in that order, so the first k of the result are what ``n = k`` would have picked. Vectorised:
+    SIFT finds thousands of keypoints on a plain photo and a Python loop over them holds the GIL, which the
+    window (indexing runs in its process) feels as a stall.
     """
-    cells: dict[int, list] = {}
-    for kp in sorted(keypoints, key=lambda k: -k.response):
-        cx = min(_GRID - 1, int(kp.pt[0] * _GRID / width))
-        cy = min(_GRID - 1, int(kp.pt[1] * _GRID / height))
-        cells.setdefault(cy * _GRID + cx, []).append(kp)
-    out: list = []
-    depth = 0
-    while len(out) < n:
-        added = False
-        for lst in cells.values():
-            if depth < len(lst):
-                out.append(lst[depth])
-                added = True
-                if len(out) >= n:
-                    break
-        if not added:
-            break
-        depth += 1
-    return out
+    if not keypoints:
+        return []
+    pts = cv2.KeyPoint_convert(keypoints)
+    response = np.fromiter((k.response for k in keypoints), np.float64, len(keypoints))
+    cx = np.minimum(_GRID - 1, (pts[:, 0] * _GRID / width).astype(np.int64))
+    cy = np.minimum(_GRID - 1, (pts[:, 1] * _GRID / height).astype(np.int64))
+    by_response = np.argsort(-response, kind="stable")
+    cell = (cy * _GRID + cx)[by_response]
+    # Cells are visited in the order their strongest keypoint appears; depth = rank within the cell.
+    cells, first = np.unique(cell, return_index=True)
+    cell_turn = np.empty(_GRID * _GRID, np.int64)
+    cell_turn[cells] = first
+    grouped = np.argsort(cell, kind="stable")
+    group_start = np.searchsorted(cell[grouped], cell[grouped], side="left")
+    depth = np.empty(len(cell), np.int64)
+    depth[grouped] = np.arange(len(cell)) - group_start
+    picked = by_response[np.lexsort((cell_turn[cell], depth))[:n]]
+    return [keypoints[i] for i in picked]
 
 
 def index_features(
