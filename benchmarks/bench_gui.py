@@ -83,10 +83,16 @@ class StallMeter:
         self.timer.start()
 
     def summary(self, since: float = 0.0) -> dict:
-        lates = sorted(g for t, g in self.gaps if t >= since) or [0.0]
+        gaps = [(t, g) for t, g in self.gaps if t >= since]
+        lates = sorted(g for _t, g in gaps) or [0.0]
+        t0 = self.gaps[0][0] if self.gaps else 0.0
+        worst = sorted(gaps, key=lambda tg: -tg[1])[:5]
         return {
             "max_stall_ms": round(lates[-1], 1),
             "p99_stall_ms": round(lates[int(0.99 * (len(lates) - 1))], 1),
+            "over_50ms": sum(g > 50 for g in lates),
+            # when the worst happened (s after the meter started): start-up imports or steady indexing
+            "worst_at_s_ms": [[round(t - t0, 2), round(g, 1)] for t, g in worst],
             "ticks": len(lates),
         }
 
@@ -252,9 +258,19 @@ def main() -> None:
         "--compare-in-process", action="store_true", help="also run the stall with the models in this process"
     )
     ap.add_argument("--skip-paint-and-scroll", action="store_true")
+    ap.add_argument(
+        "--uncompiled",
+        action="store_true",
+        help="leave app/ without bytecode (dev.py compiles it before every launch; see its _compile_sources)",
+    )
     args = ap.parse_args()
     os.environ.setdefault("YOLO_OFFLINE", "1")
     out: dict = {}
+    if not args.uncompiled:
+        import compileall
+
+        compileall.compile_dir(str(ROOT / "app"), quiet=1)
+    out["app_bytecode_compiled"] = not args.uncompiled
     if not args.skip_paint_and_scroll:
         out["first_paint"] = first_paint(args.paint_runs)
         out["grid_scroll"] = grid_scroll(args.rows)
