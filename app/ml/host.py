@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 
 CHILD_NICE = 10  # the window must win the CPU over model forwards on a 2-core laptop
 _STOP_TIMEOUT_S = 5.0
+# A forward that has not answered in this long is a hung child (a deadlock in a native library, a
+# driver stuck): without a limit the indexer would say "indexing" forever. Generous, because the first
+# forward also loads the weights (ViT-L from a slow disk) and a CPU batch of a big model takes tens of
+# seconds. "call" operations (download with progress, explicit load) have no limit.
+REPLY_TIMEOUT_S = 600.0
+_TIMED_OPS = frozenset({"encode_images", "encode_texts", "detect"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +166,18 @@ class ModelHost:
         specs: channel name -> how to build its model in the child.
         warm: import torch and friends in the child as soon as it starts.
         nice: niceness added to the child (POSIX), so model forwards yield the CPU to the window.
+        reply_timeout_s: a forward with no answer in this long ends the child as hung.
     """
 
-    def __init__(self, specs: Mapping[str, ModelSpec], warm: bool = True, nice: int = CHILD_NICE) -> None:
+    def __init__(
+        self,
+        specs: Mapping[str, ModelSpec],
+        warm: bool = True,
+        nice: int = CHILD_NICE,
+        reply_timeout_s: float = REPLY_TIMEOUT_S,
+    ) -> None:
         self.specs = dict(specs)
-        self.warm, self.nice = warm, nice
+        self.warm, self.nice, self.reply_timeout_s = warm, nice, reply_timeout_s
         self._lock = threading.Lock()
         self._process: Any = None
         self._conns: dict[str, Connection] = {}
@@ -240,17 +253,22 @@ class ModelHost:
             process.join(1.0)
         process.close()
 
-    def _died(self, exc: BaseException) -> ModelProcessError:
-        """Note that the child is gone (first caller only runs the callbacks) and build the error."""
+    def _died(self, exc: BaseException, hung_s: float | None = None) -> ModelProcessError:
+        """Note that the child is gone (first caller only runs the callbacks) and build the error.
+
+        ``hung_s``: the child did not answer in that many seconds; it is killed here.
+        """
         with self._lock:
             first = self._error is None and not self._closed
             if first:
                 process = self._process
                 code = None
                 if process is not None:
+                    if hung_s is not None and process.is_alive():
+                        process.kill()
                     process.join(1.0)
                     code = process.exitcode
-                self._error = _exit_reason(code)
+                self._error = _exit_reason(code, hung_s)
             reason = self._error or "the model process was stopped (the library is closed)"
         if first:
             log.warning("%s", reason)
@@ -274,6 +292,8 @@ class ModelHost:
                 conn.send((op, args, [(im.mode, im.size) for im in images]))
                 for im in images:
                     conn.send_bytes(im.tobytes())
+                if op in _TIMED_OPS and not conn.poll(self.reply_timeout_s):
+                    raise self._died(TimeoutError(), hung_s=self.reply_timeout_s)
                 reply = conn.recv()
             except (EOFError, OSError) as exc:
                 raise self._died(exc) from exc
@@ -294,8 +314,10 @@ class ModelHost:
         return ImageEncoderProxy(self, channel)
 
 
-def _exit_reason(code: int | None) -> str:
-    if code is not None and code < 0:
+def _exit_reason(code: int | None, hung_s: float | None = None) -> str:
+    if hung_s is not None:
+        how = f"it stopped answering: no reply in {hung_s:g} s"
+    elif code is not None and code < 0:
         try:
             how = f"killed by {signal.Signals(-code).name}"
         except ValueError:

@@ -104,6 +104,22 @@ def test_killing_the_child_gives_a_clear_error_and_no_more_calls() -> None:
     assert _gone(pid) and h.pid is None
 
 
+def test_a_child_that_stops_answering_is_ended_with_a_clear_error() -> None:
+    # The first forward builds the model in the child: far longer than this limit, so it reads as a hang.
+    h = ModelHost({"image": SPECS["image"]}, warm=False, reply_timeout_s=0.01)
+    reasons: list[str] = []
+    h.on_exit(reasons.append)
+    enc = h.proxy("image")
+    h.start()
+    pid = h.pid
+    with pytest.raises(ModelProcessError, match=r"stopped answering: no reply in 0.01 s"):
+        enc.encode_images(_images(1))
+    assert reasons and "stopped answering" in reasons[0]
+    assert _gone(pid), "a hung child is killed, not left running"
+    assert not h.alive and not enc.status().available
+    h.close()
+
+
 _ORPHAN = """
 import os, sys
 from pathlib import Path
