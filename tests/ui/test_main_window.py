@@ -336,3 +336,40 @@ def test_a_killed_model_process_leaves_the_window_working(qtbot, tmp_path):
     qtbot.waitUntil(lambda: "found in" in window.status_line.text(), timeout=10_000)
     window.close()
     assert window.library is None
+
+
+def test_a_huge_grid_lays_out_in_batches_and_its_last_photo_is_reachable(qtbot):
+    # 100,000 photos must not cost one long UI-thread pause per reset: the layout runs in batches
+    # between event-loop turns, and once done the last photo can be scrolled to like any other.
+    from PySide6.QtWidgets import QApplication
+
+    from app.core.gallery import GalleryItem
+    from app.core.models import PhotoState
+    from app.ui.gallery_model import PhotoGridModel
+    from app.ui.grid_view import LAYOUT_BATCH, PhotoGridView
+    from app.ui.thumbnails import ThumbnailLoader
+
+    n = 4 * LAYOUT_BATCH
+    items = [GalleryItem(i, f"/p/{i:06d}.jpg", 1, PhotoState.INDEXED, f"{i:040x}", None, 0, 1) for i in range(n)]
+    loader = ThumbnailLoader(160)
+    try:
+        model = PhotoGridModel(loader, lambda _it: "/nonexistent.jpg")
+        view = PhotoGridView()
+        qtbot.addWidget(view)
+        view.resize(1000, 700)
+        view.setModel(model)
+        view.show()
+        model.set_items(items)
+        QApplication.processEvents()  # one event-loop turn: a single-pass layout would be complete now
+        bar = view.verticalScrollBar()
+        first_max = bar.maximum()
+        per_row = max(1, view.viewport().width() // view.gridSize().width())
+        full = view.gridSize().height() * -(-n // per_row) - view.viewport().height()
+        assert first_max < full, "laid out in one go: the UI thread paused for every row"
+        qtbot.waitUntil(lambda: bar.maximum() >= full, timeout=10_000)
+        last = model.index(n - 1, 0)
+        view.scrollTo(last)
+        qtbot.waitUntil(lambda: view.viewport().rect().intersects(view.visualRect(last)), timeout=5_000)
+        assert view.indexAt(view.visualRect(last).center()).row() == n - 1
+    finally:
+        loader.close()
