@@ -124,3 +124,19 @@ def test_keypoint_candidates_match_brute_force_and_touch_only_new_rows():
     assert set(brute) == {(k, k + 1) for k in range(0, 40, 2)}
     a, b, _ = candidate_pairs(codes.reshape(-1, 32), owner, np.array([4]), min_votes=3)
     assert [(int(x), int(y)) for x, y in zip(a, b, strict=True)] == [(4, 5)]
+
+
+def test_a_turned_copy_added_later_joins_its_original(open_library, tmp_path):
+    """Incremental: the new photo is compared with the library, through shared keypoints too."""
+    d = tmp_path / "later"
+    d.mkdir()
+    first = _shot(_scene(), 0, 1)
+    first.save(d / "shot1.jpg", quality=92)
+    lib = open_library()
+    lib.index([d], regions=False)
+    assert lib.duplicates("same") == []
+    first.rotate(-31, resample=Image.Resampling.BICUBIC, expand=True).save(d / "turned.jpg", quality=90)
+    lib.index([d], regions=False)
+    (group,) = lib.duplicates("same")
+    assert _names(group) == ["shot1.jpg", "turned.jpg"]
+    assert "turned" in group.pairs[0].reason and "31.0°" in group.pairs[0].reason
