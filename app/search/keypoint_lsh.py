@@ -90,4 +90,3 @@ def _sharing(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     sub = keys[idx]
     at = np.minimum(np.searchsorted(wanted, sub), len(wanted) - 1)
     return idx[wanted[at] == sub] if len(wanted) else idx[:0]
-
