@@ -8,6 +8,7 @@ shot) are hard negatives: any pair of them in tier `same` is a false positive.
 from __future__ import annotations
 
 import csv
+import math
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +60,26 @@ def _crop(im: Image.Image, rng: random.Random) -> Image.Image:
     return im.crop((round(lx), round(ty), round(w - (cw - lx)), round(h - (ch - ty))))
 
 
+def _straighten(im: Image.Image, rng: random.Random) -> Image.Image:
+    """An editor's "straighten": turn by 2-8 degrees either way, crop the largest centred rectangle of the
+    photo's aspect that has no empty corner, and resize (to 50-100 % of the original size)."""
+    angle = rng.uniform(2.0, 8.0) * rng.choice((-1, 1))
+    turned = im.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
+    # Half-sizes (s*W, s*H) fit the turned W x H rectangle when both rotated corner extents stay inside it.
+    w, h = im.size
+    c, s = abs(math.cos(math.radians(angle))), abs(math.sin(math.radians(angle)))
+    f = min(w / (w * c + h * s), h / (w * s + h * c)) * 0.995  # a hair inside: no interpolated edge pixels
+    cx, cy = turned.width / 2, turned.height / 2
+    box = (round(cx - f * w / 2), round(cy - f * h / 2), round(cx + f * w / 2), round(cy + f * h / 2))
+    out = turned.crop(box)
+    size = rng.uniform(0.5, 1.0)
+    return out.resize((max(32, round(w * size)), max(32, round(h * size))), Image.Resampling.LANCZOS)
+
+
+# Transforms drawing from their own generator (seeded per original), so adding one leaves the random
+# choices, and so the files, of the transforms before it unchanged.
+_OWN_RNG = {"straighten"}
+
 TRANSFORMS: dict[str, Transform] = {
     "resize": _resize,
     "reencode": lambda im, rng: im,  # saved at a low JPEG quality below
@@ -71,6 +92,7 @@ TRANSFORMS: dict[str, Transform] = {
     "watermark": _watermark,
     "crop": _crop,
     "mirror+resize": lambda im, rng: _resize(ImageOps.mirror(im), rng),
+    "straighten": _straighten,
 }
 
 
@@ -115,7 +137,8 @@ def build(dest: Path, n_originals: int, seed: int = 0) -> list[tuple[Path, str, 
         for name, fn in TRANSFORMS.items():
             out = dest / f"{i:04d}_{name.replace('+', '_')}.jpg"
             if not out.exists():
-                fn(im, rng).save(out, "JPEG", quality=30 if name == "reencode" else 88)
+                r = random.Random(f"{seed}:{i}:{name}") if name in _OWN_RNG else rng
+                fn(im, r).save(out, "JPEG", quality=30 if name == "reencode" else 88)
             items.append((out, group, name))
     for path, group, transform in imagededup_variants():
         items.append((path, group, transform))

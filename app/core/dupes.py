@@ -20,7 +20,8 @@ class DupePair:
     b: str
     tier: DupeTier
     distance: int | None = None  # pHash Hamming distance (of the matched variant)
-    transform: str | None = None  # which hash variant matched: "phash", "phash_mirror", "phash_crop4", ...
+    # which hash variant matched: "phash", "phash_mirror", "phash_crop4", ...; or "turned 17.0°" (no pHash)
+    transform: str | None = None
     correlation: float | None = None  # pixel correlation after undoing the transform
     inliers: int | None = None  # geometric verification (crops)
     cosine: float | None = None  # CLIP, only with real weights
@@ -33,6 +34,8 @@ class DupePair:
         parts = []
         if self.transform and self.distance is not None:
             parts.append(f"pHash {self.distance} bits apart as {self.transform}")
+        elif self.transform:  # found by shared visual words: the transform says how ("turned 17.0°")
+            parts.append(self.transform)
         if self.correlation is not None:
             parts.append(f"pixel correlation {self.correlation:.2f}")
         if self.inliers:

@@ -4,6 +4,7 @@ and of its mirror and rotations, so the duplicate finder can match edited copies
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from PIL import Image
 from scipy.fft import dct
@@ -30,6 +31,8 @@ _CROP_SCALE = 0.93
 
 _BORDER_TOLERANCE = 10  # grey levels; JPEG noise on a flat border stays inside it
 _BORDER_MAX_FRACTION = 0.4
+_EMPTY_TOLERANCE = 6  # grey levels: JPEG noise on a flat empty corner stays inside it
+_EMPTY_MAX = 0.6  # more of the picture "empty" than this: a flat picture, not a turned copy
 
 
 def _bits_to_int64(bits: np.ndarray) -> int:
@@ -114,3 +117,23 @@ def crop_hashes(gray: Image.Image) -> dict[str, int]:
         coeffs = dct(dct(pixels, axis=0, type=2), axis=1, type=2)[:HASH_SIZE, :HASH_SIZE]
         out[kind] = _bits_to_int64(coeffs > np.median(coeffs))
     return out
+
+
+def picture_mask(gray: np.ndarray) -> np.ndarray:
+    """True where ``gray`` is picture: flat areas flooded from the corners (a turn's fill) are not."""
+    h, w = gray.shape
+    gray = np.ascontiguousarray(gray).copy()  # floodFill wants a writable image (MASK_ONLY leaves it as is)
+    flood = np.zeros((h + 2, w + 2), np.uint8)
+    flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (1 << 8)
+    for x, y in ((0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)):
+        if not flood[y + 1, x + 1]:
+            cv2.floodFill(gray, flood, (x, y), 0, _EMPTY_TOLERANCE, _EMPTY_TOLERANCE, flags)
+    empty = flood[1:-1, 1:-1] > 0
+    seeds = gray[[0, 0, -1, -1], [0, -1, 0, -1]].astype(np.int16)
+    # A turn fills all four corners with one colour; flat patches of a photo's own corners (sky, shadow)
+    # differ from corner to corner and stay picture (their edges are evidence).
+    one_fill = int(seeds.max() - seeds.min()) <= _EMPTY_TOLERANCE
+    if not one_fill or not 0.01 <= empty.mean() <= _EMPTY_MAX:
+        return np.ones_like(empty)
+    # The turned edge is interpolated (and JPEG rings along it): keep a few pixels away from it.
+    return cv2.dilate(empty.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0

@@ -20,6 +20,9 @@ from app.imaging.hashes import CROP_KINDS, PHASH_KINDS
 from app.search.hamming import MultiIndex, as_u64
 
 TABLE_KINDS = PHASH_KINDS + CROP_KINDS  # entry kind index: 0-7 dihedral turns, 8-16 sub-crops
+# Kind of a pair proposed by shared keypoints (``search.keypoint_lsh``), not by a pHash: a copy turned by an
+# arbitrary angle, checked through its keypoints (``imaging.turned_verify``).
+TURNED_KIND = len(TABLE_KINDS)
 CANDIDATE_RADIUS = 6  # pHash bits; balanced pHashes differ by even counts, so 6 == "under 8"
 BLOCKS, BLOCK_RADIUS = 3, 1  # 3 blocks of 21-22 bits probed at radius 1: exact recall up to 5 bits
 
@@ -85,6 +88,14 @@ class Candidates:
 
     def __len__(self) -> int:
         return len(self.a)
+
+    def __add__(self, other: Candidates) -> Candidates:
+        return Candidates(
+            np.concatenate([self.a, other.a]),
+            np.concatenate([self.b, other.b]),
+            np.concatenate([self.distance.astype(np.int16), other.distance.astype(np.int16)]),
+            np.concatenate([self.kind.astype(np.int8), other.kind.astype(np.int8)]),
+        )
 
 
 def find_candidates(table: HashTable, new_rows: np.ndarray | None = None, radius: int = CANDIDATE_RADIUS) -> Candidates:

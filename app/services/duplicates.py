@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections import OrderedDict, defaultdict, deque
-from collections.abc import Callable
+from collections import defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -20,17 +19,21 @@ from app.core.progress import Progress, ProgressCallback, no_progress
 from app.imaging.decode import DecodeError, decode_file
 from app.imaging.hashes import PHASH_KINDS
 from app.imaging.pair_verify import VERSION as VERIFY_VERSION
-from app.imaging.pair_verify import PairEvidence, verify_pair
+from app.imaging.pair_verify import PairEvidence
+from app.imaging.turned_verify import TurnedEvidence
 from app.search.duplicates import (
     TABLE_KINDS,
+    TURNED_KIND,
     HashTable,
     Links,
     choose_keeper,
     connected_groups,
     find_candidates,
 )
+from app.services.dupes_turned import GreyCache, KeypointCache, check_pixels, turned_candidates
 from app.services.library import LibraryCore
 from app.storage.dupes_repo import DupesRepository, PairRow, PhotoRow, Verdict
+from app.storage.features_repo import FeaturesRepository
 from app.storage.trash import move_to_trash, restore
 
 log = logging.getLogger(__name__)
@@ -74,10 +77,13 @@ class DuplicatesMixin(LibraryCore):
         row_of = {int(pid): i for i, pid in enumerate(table.ids)}
         new_rows = np.array([row_of[p] for p in new if p in row_of], dtype=np.int64)
         whole = len(new_rows) == len(table)
+        # pHash candidates, then (a separate pass) turned copies proposed by shared keypoints.
         cands = find_candidates(table, None if whole else new_rows)
+        turned, feats = turned_candidates(FeaturesRepository(self.repo.engine), table.ids, None if whole else new_rows)
+        cands, kps = cands + turned, KeypointCache(feats)
         hidden = repo.not_duplicate_hashes()
         links = self._known_links(repo, photos, table.ids, row_of, set(new), hidden)
-        greys = _GreyCache(self._grey)
+        greys = GreyCache(self._grey)
         known = repo.verdicts(VERIFY_VERSION)
         fresh: list[Verdict] = []
         pairs: list[PairRow] = []
@@ -88,7 +94,9 @@ class DuplicatesMixin(LibraryCore):
                 links.union(a_row, b_row)
             if verdict.tier is not None:
                 a, b = int(table.ids[a_row]), int(table.ids[b_row])
-                pairs.append(PairRow(a, b, verdict.tier, dist, TABLE_KINDS[kind], verdict.correlation, verdict.inliers))
+                how = TABLE_KINDS[kind] if kind < TURNED_KIND else (verdict.note or "turned").split(":")[0]
+                dist_or_none = dist if kind < TURNED_KIND else None  # a turned pair's hashes are far apart
+                pairs.append(PairRow(a, b, verdict.tier, dist_or_none, how, verdict.correlation, verdict.inliers))
 
         # Whole-picture matches (cheap check) before crops (local features), closest hashes first: they are
         # the likeliest copies, and once a group is linked its other pairs need no pixel check. Pixel checks
@@ -133,8 +141,12 @@ class DuplicatesMixin(LibraryCore):
                     busy |= roots
                     batch.append((a_row, b_row, dist, kind, a, b))
                 deferred.extendleft(reversed(later))
-                jobs = [(greys.get(a), greys.get(b), kind) for _, _, _, kind, a, b in batch]
-                for (a_row, b_row, dist, kind, a, b), ev in zip(batch, pool.map(_check_pixels, jobs), strict=True):
+                jobs = [
+                    (ga := greys.get(a), gb := greys.get(b), kind)
+                    + ((kps.get(a, ga), kps.get(b, gb)) if kind == TURNED_KIND else (None, None))
+                    for _, _, _, kind, a, b in batch
+                ]
+                for (a_row, b_row, dist, kind, a, b), ev in zip(batch, pool.map(check_pixels, jobs), strict=True):
                     if ev is not None:
                         verdict = self._verdict(a, b, kind, ev)
                         fresh.append(verdict)
@@ -170,10 +182,13 @@ class DuplicatesMixin(LibraryCore):
                     links.union(row_of[r.a], row_of[r.b])
         return links
 
-    def _verdict(self, a: PhotoRow, b: PhotoRow, kind: int, ev: PairEvidence) -> Verdict:
+    def _verdict(self, a: PhotoRow, b: PhotoRow, kind: int, ev: PairEvidence | TurnedEvidence) -> Verdict:
+        how = None
+        if isinstance(ev, TurnedEvidence):  # the turn found is the pair's reason: kept in the note
+            how, ev = ev.how, ev.evidence
         tier = DupeTier.SAME if ev.same else self._similar_or_none(ev)
         hash_a, hash_b = sorted((a.content_hash, b.content_hash))
-        note = None if ev.same else ev.why_not
+        note = ": ".join(x for x in (how, None if ev.same else ev.why_not) if x) or None
         return Verdict(hash_a, hash_b, kind, tier, round(ev.correlation, 4), ev.inliers or None, note)
 
     @staticmethod
@@ -366,28 +381,6 @@ class DuplicatesMixin(LibraryCore):
     def _need_writer(self) -> None:
         if not self.is_writer:
             raise LibraryBusyError(f"another Shoebox process is using {self.paths.root}; try again when it is done")
-
-
-def _check_pixels(job: tuple[np.ndarray | None, np.ndarray | None, int]) -> PairEvidence | None:
-    ga, gb, kind = job
-    return None if ga is None or gb is None else verify_pair(ga, gb, kind)
-
-
-class _GreyCache:
-    """The last few decoded thumbnails: a photo has many candidate pairs, decode it once for them."""
-
-    def __init__(self, load: Callable[[PhotoRow], np.ndarray | None], size: int = 512) -> None:
-        self._load, self._size = load, size
-        self._items: OrderedDict[int, np.ndarray | None] = OrderedDict()
-
-    def get(self, p: PhotoRow) -> np.ndarray | None:
-        if p.id in self._items:
-            self._items.move_to_end(p.id)
-            return self._items[p.id]
-        grey = self._items[p.id] = self._load(p)
-        if len(self._items) > self._size:
-            self._items.popitem(last=False)
-        return grey
 
 
 def _file_hash(path: Path) -> str:

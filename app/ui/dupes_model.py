@@ -44,6 +44,8 @@ def short_why(pair: DupePair) -> str:
     if pair.distance is not None:
         how = "" if pair.transform in (None, "phash") else f" as {pair.transform.removeprefix('phash_')}"
         first = f"pHash {pair.distance} bits{how}"
+    elif pair.transform:  # a turned copy, found by visual words
+        first = pair.transform
     checks = []
     if pair.correlation is not None:
         checks.append(f"corr {pair.correlation:.2f}")

@@ -247,8 +247,8 @@ def test_pixel_checks_are_not_repeated_and_linked_pairs_are_skipped(open_library
     for i, size in enumerate([(640, 480), (400, 300), (320, 240)]):
         im.resize(size, Image.Resampling.LANCZOS).save(d / f"export{i}.jpg", quality=85)
     calls = []
-    real = service.verify_pair
-    monkeypatch.setattr(service, "verify_pair", lambda a, b, k=0: calls.append(k) or real(a, b, k))
+    real = service.check_pixels
+    monkeypatch.setattr(service, "check_pixels", lambda job: calls.append(job[2]) or real(job))
     lib = open_library()
     lib.index([d], regions=False)
     (g,) = lib.duplicates("same")
