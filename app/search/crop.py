@@ -52,6 +52,8 @@ MIRROR_VERIFY = 3  # the mirrored pass (no hit unmirrored) verifies only its bes
 DENSE_CANDIDATES = 4
 DENSE_CANDIDATES_FEW = 12
 FEW_KEYPOINTS = 50
+COLOUR_CANDIDATES = 16  # colour-containment shortlist added to the dense path's candidates (``crop_colour``)
+DENSE_TO_VERIFY = 2  # dense hits whose photos are then verified with keypoints
 # Verified hits whose warp residuals (1 - NCC) are within this factor of each other are ranked by inliers.
 NCC_TIE_RATIO = 1.5
 NCC_TIE_FLOOR = 0.002
@@ -179,11 +181,18 @@ def find_exact(
     cache: PhotoFeatureCache,
     load_photo: Callable[[Photo], Image.Image | None],
     exclude: frozenset[int] = frozenset(),
-    dense: Callable[[Image.Image, list[Candidate]], list[SearchHit]] | None = None,
+    dense: Callable[[Image.Image, list[int]], list[SearchHit]] | None = None,
+    colour_shortlist: Callable[[Image.Image, int, frozenset[int]], list[int]] | None = None,
 ) -> ExactResult:
-    """Verified hits for a query image, most inliers first."""
+    """Verified hits for a query image, the photo it was cut from first (``rank_verified``).
+
+    With none, dense-correlation hits among the best-voted photos and, if ``colour_shortlist`` is
+    given, the photos whose colours could hold the crop (``crop_colour``); a dense hit whose photo
+    then passes the verification is reported verified.
+    """
     out = ExactResult()
     t0 = time.perf_counter()
+    first: tuple[Features, np.ndarray, tuple[float, float]] | None = None
     for mirrored in (False, True):
         qgray, f = query_frame(image, mirror=mirrored)
         feats = full_features(qgray, MAX_QUERY_KEYPOINTS)
@@ -192,6 +201,8 @@ def find_exact(
         if len(feats) == 0:
             break
         size = (image.width * f, image.height * f)
+        if not mirrored:
+            first = (feats, qgray, size)
         cands = candidates(feats, size, search_codes, exclude)
         if not mirrored:
             out.candidates = cands
@@ -202,9 +213,35 @@ def find_exact(
             break
     if not out.hits and dense is not None:
         few = out.query_keypoints < FEW_KEYPOINTS
-        out.hits = dense(image, out.candidates[: DENSE_CANDIDATES_FEW if few else DENSE_CANDIDATES])
+        ids = [c.photo_id for c in out.candidates[: DENSE_CANDIDATES_FEW if few else DENSE_CANDIDATES]]
+        if colour_shortlist is not None:
+            ids = _interleave(ids, colour_shortlist(image, COLOUR_CANDIDATES, exclude))
+        out.hits = dense(image, ids)
         out.dense = bool(out.hits)
-    out.hits = rank_verified(out.hits) if not out.dense else out.hits
+        if out.hits and first is not None:
+            # Correlation found the place; the photo's full keypoints may still verify it (a tiny object
+            # crop: its codes were too far from the photo's to vote, its descriptors are not).
+            votes = {c.photo_id: c.votes for c in out.candidates}
+            again = [Candidate(h.photo_id, votes.get(h.photo_id, 0.0)) for h in out.hits[:DENSE_TO_VERIFY]]
+            t1 = time.perf_counter()
+            verified = _verify_candidates(*first, again, photos_by_ids, cache, load_photo, False, t1, out)
+            if verified:
+                done = {h.photo_id for h in verified}
+                out.hits = rank_verified(verified) + [h for h in out.hits if h.photo_id not in done]
+                out.dense = False
+                return out
+    if not out.dense:
+        out.hits = rank_verified(out.hits)
+    return out
+
+
+def _interleave(a: list[int], b: list[int]) -> list[int]:
+    """a[0], b[0], a[1], b[1], ... without repeats: neither shortlist is trusted over the other."""
+    out: list[int] = []
+    for i in range(max(len(a), len(b))):
+        for lst in (a, b):
+            if i < len(lst) and lst[i] not in out:
+                out.append(lst[i])
     return out
 
 
