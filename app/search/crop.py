@@ -30,6 +30,7 @@ from app.imaging.local_features import (
     gray,
     query_frame,
 )
+from app.search.crop_dense import is_plain
 from app.search.crop_verify import MIN_WARP_NCC, Verification, photometric_check, verify
 from app.search.crop_vote import Candidate, hough_vote
 from app.storage.feature_index import Neighbours
@@ -67,6 +68,7 @@ class ExactResult:
     verified_tried: int = 0
     mirrored: bool = False
     dense: bool = False
+    plain: bool = False  # too flat to single out a photo (``crop_dense.is_plain``): results are uncertain
 
 
 def candidates(
@@ -190,7 +192,7 @@ def find_exact(
     given, the photos whose colours could hold the crop (``crop_colour``); a dense hit whose photo
     then passes the verification is reported verified.
     """
-    out = ExactResult()
+    out = ExactResult(plain=is_plain(image))
     t0 = time.perf_counter()
     first: tuple[Features, np.ndarray, tuple[float, float]] | None = None
     for mirrored in (False, True):

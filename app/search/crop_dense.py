@@ -43,11 +43,18 @@ def _resize(a: np.ndarray, w: int, h: int) -> np.ndarray:
     return cv2.resize(a, (max(1, w), max(1, h)), interpolation=interp)
 
 
+def is_plain(image: Image.Image) -> bool:
+    """A query too flat to single out a photo: grey levels vary by less than ``MIN_STD`` (a black square,
+    grey sky, a white wall). Any photo with such an area contains it."""
+    q = _gray(image)
+    return bool(q.std() < MIN_STD or min(q.shape) < 8)
+
+
 def dense_match(query: Image.Image, photo: Image.Image) -> tuple[float, tuple[float, float, float, float]] | None:
     """(correlation, box in ``photo`` pixels) of the query's best place, or None if not convincing."""
-    q = _gray(query)
-    if q.std() < MIN_STD or min(q.shape) < 8:
+    if is_plain(query):
         return None
+    q = _gray(query)
     p = _gray(photo)
     f = COARSE_SIDE / max(p.shape)
     pc = _resize(p, round(p.shape[1] * f), round(p.shape[0] * f)) if f < 1 else p

@@ -7,11 +7,21 @@ from pathlib import Path
 
 from PIL import Image
 
-from app.core.models import Box, IndexStats, LibraryStatus, Photo, RegionQuery, SearchHit, SearchQuery, SearchResults
+from app.core.models import (
+    Box,
+    HitKind,
+    IndexStats,
+    LibraryStatus,
+    Photo,
+    RegionQuery,
+    SearchHit,
+    SearchQuery,
+    SearchResults,
+)
 from app.imaging.decode import DecodeError, decode_bytes, read_file
 from app.imaging.local_features import FEATURES_VERSION, index_features, vocabulary
 from app.imaging.thumbnails import read_spool
-from app.search.crop import ExactResult, PhotoFeatureCache, find_exact
+from app.search.crop import FEW_KEYPOINTS, ExactResult, PhotoFeatureCache, find_exact
 from app.search.crop_colour import containment_shortlist
 from app.search.crop_dense import dense_hits
 from app.search.query_image import QueryImage
@@ -75,8 +85,16 @@ class CropSearchMixin(SearchMixin):
 
     def _exact_hits(self, query: SearchQuery, qimg: QueryImage, results: SearchResults) -> list[SearchHit]:
         res = self.exact_search(qimg.image, query.exclude_photo_ids)
-        if res.query_keypoints == 0:
-            results.notes.append("the query image has no detail to match exactly (plain area)")
+        if res.plain:
+            results.notes.append(
+                "this crop has almost no detail (a plain area): any photo with such an area contains it, "
+                "so the results are uncertain"
+            )
+        elif res.query_keypoints < FEW_KEYPOINTS and not any(h.kind == HitKind.EXACT for h in res.hits):
+            results.notes.append(
+                "this crop has little detail: no photo could be verified as containing it; "
+                "matches by pixel correlation are shown first and are uncertain"
+            )
         return res.hits
 
     def _working_image(self, photo: Photo) -> Image.Image | None:

@@ -261,3 +261,49 @@ def test_verified_hits_equally_close_in_pixels_are_ranked_by_inliers():
     # 1 and 2: the same picture as far as pixels tell (a copy, a burst frame); 3: another shot, more inliers.
     ranked = rank_verified([hit(3, 400, 0.90), hit(1, 40, 0.998), hit(2, 60, 0.999)])
     assert [h.photo_id for h in ranked] == [2, 1, 3]
+
+
+def _sunset(path: Path) -> Path:
+    """Sky with soft clouds over dark hills: smooth colour, next to no keypoints."""
+    import cv2
+
+    w, h = 800, 600
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    sky = np.stack(
+        [
+            200 + 50 * np.sin(yy / h * 9 + xx / w * 2),
+            120 + 70 * np.cos(yy / h * 7 - xx / w * 5),
+            90 + 60 * np.sin(xx / w * 8 + yy / h * 3),
+        ],
+        -1,
+    )
+    clouds = cv2.GaussianBlur(np.random.default_rng(5).normal(0, 1, (h, w)).astype(np.float32), (0, 0), 18)
+    sky += (clouds / clouds.std() * 12)[..., None]
+    sky[yy > h * 0.7 + 30 * np.sin(xx / w * 9)] = (25, 20, 30)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sky.clip(0, 255).astype(np.uint8)).save(path, quality=92)
+    return path
+
+
+def test_crop_with_almost_no_keypoints_is_found_by_its_colours_and_pixels(tmp_path):
+    """No keypoint votes for the sky's photo; the colour shortlist brings it to the dense path."""
+    photos = tmp_path / "photos"
+    for i in range(4):
+        textured_photo(photos / f"t{i}.jpg", seed=60 + i)
+    box = (300, 60, 480, 210)
+    crop = Image.open(_sunset(photos / "sunset.jpg")).crop(box)
+    with Library.open(tmp_path / "lib", create=True, encoder=None, detector=None) as lib:
+        lib.index([photos])
+        assert not lib.exact_search(crop).candidates  # the vote has nothing to go on
+        res = lib.search_image(_jpeg(crop))
+    top = res.hits[0]
+    assert Path(top.path).name == "sunset.jpg" and _iou(top.box, box) >= 0.8
+    assert top.kind == HitKind.REGION and top.details["method"] == "dense correlation"  # not claimed verified
+    assert any("little detail" in n for n in res.notes)
+
+
+def test_flat_crop_says_the_results_are_uncertain(library):
+    lib, _ = library
+    res = lib.search_image(_jpeg(Image.new("RGB", (120, 90), (20, 20, 22))))
+    assert not [h for h in res.hits if h.kind == HitKind.EXACT]
+    assert any("almost no detail" in n and "uncertain" in n for n in res.notes)
