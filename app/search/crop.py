@@ -5,8 +5,12 @@
    so the few true matches of a tiny crop, which agree on where it sits, beat chance matches.
 2. Candidates, best vote first, are verified with a homography from full features re-extracted from
    the candidate's working image (spool or file), until the vote falls well below the best verified.
+   Verified hits are ranked by how closely the warped photo agrees with the query pixel for pixel,
+   then by inliers (``rank_verified``): the photo the crop was cut from before other shots of it.
 3. With no verified hit, the same is tried with the query mirrored, then the dense path
-   (``crop_dense``) for crops with too few keypoints.
+   (``crop_dense``) over the best-voted photos and a colour-containment shortlist (``crop_colour``),
+   for crops with too few keypoints or whose codes found no vote; a dense hit's photo is then
+   verified with keypoints once more.
 """
 
 from __future__ import annotations
@@ -159,10 +163,11 @@ def rank_verified(hits: list[SearchHit]) -> list[SearchHit]:
     from (UKBench: 248 inliers against the source's 197). Only the source, warped into the query's
     frame, agrees with it pixel for pixel: its residual ``1 - NCC`` is the recompression and resampling
     noise (median 0.003 on the corpus), another shot adds its own light, blur and parallax on top
-    (0.01-0.49 measured; in all 13 bench queries with several verified hits the source had the
-    smallest). So hits are ordered by residual; residuals within a factor ``NCC_TIE_RATIO`` (plus
-    ``NCC_TIE_FLOOR`` for rounding) of a group's best count as equal and are ordered by inliers: copies
-    and burst frames that are the same picture as far as the pixels can tell (0.001 against 0.002).
+    (0.002-0.49 measured: a burst frame can be as close; in all 13 bench queries with several
+    verified hits the source had the smallest). So hits are ordered by residual; residuals within a
+    factor ``NCC_TIE_RATIO`` (plus ``NCC_TIE_FLOOR`` for rounding) of a group's best count as equal and
+    are ordered by inliers: copies and burst frames that are the same picture as far as the pixels can
+    tell (0.001 against 0.002).
     """
     by_residual = sorted(hits, key=lambda h: 1.0 - float(h.details.get("ncc", 0.0)))  # type: ignore[arg-type]
     groups: list[list[SearchHit]] = []
