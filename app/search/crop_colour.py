@@ -9,8 +9,8 @@ least ``a`` times the crop's histogram in every colour bin (the stored 64-bin de
 ``min over the crop's main bins of photo[b] / crop[b]``, and the best such photos are correlated.
 
 It is a shortlist, not evidence: photos that are mostly the crop's colours come first whether or not
-they contain it. On the corpus it put the true photo of a keypoint-poor crop in its first 16 for 43-85 %
-of queries (small to region crops), against nowhere for the vote.
+they contain it. On the bench's corpus queries it put the true photo in its first 16 for 57 % of object,
+85 % of region and 43 % of small crops; for the keypoint-poor ones the vote had it nowhere.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The dense path: small crops of plain areas (a door, grass, a floor) have too few keypoints for a
 homography, but their pixels still correlate. Multi-scale normalised cross-correlation of the query
-against the working images of the best-voted candidates, coarse then refined; reported only when the
-peak is both very high and clearly above any other place in the photo.
+against the working images of its candidates (best-voted photos and the colour shortlist of
+``crop_colour``), coarse then refined; reported only when the peak is both very high and clearly
+above any other place in the photo.
 
 Handles translation and scale (crops, resizes); not rotation or mirroring, which the keypoint path
 covers for crops with texture.
@@ -30,7 +31,7 @@ MIN_NCC = 0.93  # refined correlation needed to report a hit
 MIN_MARGIN = 0.08  # the best place must beat any place a template-width away by this much
 MIN_STD = 4.0  # grey levels: a flat query (sky, a white wall) matches everywhere, so it is not tried
 DENSE_METHOD = "dense correlation"
-BUDGET_S = 0.4  # candidates are correlated in vote order until this much time has passed ...
+BUDGET_S = 0.4  # candidates are correlated in the given order until this much time has passed ...
 MIN_TRIED = 8  # ... but at least this many (quiet, 0.4 s covers 15-20; under load the list still gets a fair try)
 
 
