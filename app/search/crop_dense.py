@@ -11,7 +11,7 @@ Dense hits are **not** reported as ``exact``: a correlation peak on a plain patc
 branch, a floor) cannot tell this photo from another photo of a similar surface, and the keypoint
 path's guarantee ("this photo contains your image") must not be diluted. They are ``region`` hits with
 ``details.method = "dense correlation"``, ranked after the verified hits and before semantic ones
-(``merge_hits`` keeps the exact path's list first, verified hits by inliers, then these).
+(``merge_hits`` keeps the exact path's list first, verified hits as ``crop.rank_verified`` ordered them, then these).
 """
 
 from __future__ import annotations
