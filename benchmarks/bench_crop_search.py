@@ -5,6 +5,9 @@ photo, small regions of 3-8 %, each rescaled by 0.6-1.0 and re-encoded at JPEG q
 library with no CLIP weights (the geometric path alone, as with ``--clip-pretrained none``) and
 prints JSON. ``baseline_vote_only`` is the same queries ranked by descriptor votes alone (no RANSAC),
 the prototype's first stage, so the verification's contribution is visible.
+``recall@1_informative`` is recall@1 over the queries that are not flat (``crop_dense.is_plain``: grey
+std >= 4), reported next to the strict figure, never instead of it: a flat patch is in every photo
+with such an area.
 
     python -m benchmarks.bench_crop_search --photos 300 --queries 40      # development
     python -m benchmarks.bench_crop_search                                # full corpus
