@@ -5,6 +5,9 @@ photo, small regions of 3-8 %, each rescaled by 0.6-1.0 and re-encoded at JPEG q
 library with no CLIP weights (the geometric path alone, as with ``--clip-pretrained none``) and
 prints JSON. ``baseline_vote_only`` is the same queries ranked by descriptor votes alone (no RANSAC),
 the prototype's first stage, so the verification's contribution is visible.
+``recall@1_informative`` is recall@1 over the queries that are not flat (``crop_dense.is_plain``: grey
+std >= 4), reported next to the strict figure, never instead of it: a flat patch is in every photo
+with such an area.
 
     python -m benchmarks.bench_crop_search --photos 300 --queries 40      # development
     python -m benchmarks.bench_crop_search                                # full corpus
@@ -32,6 +35,7 @@ from PIL import Image
 from app.core.models import HitKind, SearchQuery
 from app.imaging.decode import decode_bytes, read_file
 from app.imaging.local_features import MAX_QUERY_KEYPOINTS, full_features, index_features
+from app.search.crop_dense import is_plain
 from app.services import Library
 from benchmarks.common import CORPUS, corpus_photos, peak_rss_mb
 
@@ -157,6 +161,7 @@ def evaluate(lib: Library, queries: list[dict], path_to_rel, equivalent, related
         k["r1"].append(bool(ok[:1] and ok[0]))
         k["r5"].append(any(ok[:5]))
         k["verified1"].append(bool(hits and hits[0].kind == HitKind.EXACT and ok[0]))
+        k["plain"].append(is_plain(decode_bytes(q["data"]).image))
         if not (ok[:1] and ok[0]):
             k["misses"].append(_diagnose(lib, q, path_to_rel, equivalent))
         if hits and ok[0] and hits[0].box is not None and path_to_rel(hits[0].path) == q["rel"]:
@@ -169,11 +174,20 @@ def evaluate(lib: Library, queries: list[dict], path_to_rel, equivalent, related
                     wrong.append({"query": q["kind"], "source": q["rel"], "hit": r, "inliers": h.inliers})
     out = {}
     for kind, k in per.items():
+        plain = np.asarray(k["plain"], bool)
+        informative = np.flatnonzero(~plain)
         out[kind] = {
             "queries": len(k["r1"]),
             "recall@1": round(float(np.mean(k["r1"])), 4),
             "recall@5": round(float(np.mean(k["r5"])), 4),
             "verified_at_rank1": round(float(np.mean(k["verified1"])), 4),
+            # Next to the strict figures, never instead: queries with some grey-level variation (``is_plain``
+            # false). A flat patch (a black square, grey sky) is in every photo with such an area.
+            "informative_queries": informative.size,
+            "recall@1_informative": round(float(np.mean(np.asarray(k["r1"])[~plain])), 4) if informative.size else None,
+            "verified_at_rank1_informative": (
+                round(float(np.mean(np.asarray(k["verified1"])[~plain])), 4) if informative.size else None
+            ),
             "median_iou": round(float(np.median(k["iou"])), 4) if k["iou"] else None,
             "verified_on_related_shot": len(k["verified_on_related_shot"]),
             "misses_by_candidate_rank": dict(sorted(Counter(k["misses"]).items())),
@@ -242,6 +256,10 @@ def cbir_pairs(lib: Library, path_to_rel) -> dict:
                 "in_top5": target in names,
                 "verified": top_exact and names[0] == target,
                 "inliers": res.hits[0].inliers if top_exact else None,
+                "dense_on_other": any(
+                    h.details.get("method") == "dense correlation" and n != target
+                    for h, n in zip(res.hits, names, strict=True)
+                ),
             }
         )
     verified = [r["query"] for r in out if r["verified"]]
@@ -252,6 +270,7 @@ def cbir_pairs(lib: Library, path_to_rel) -> dict:
         "verified": len(verified),
         "verified_queries (real crops)": verified,
         "wrong_verified": sum(1 for r in out if r["inliers"] is not None and not r["rank1"]),
+        "dense_hit_on_another_photo": sum(1 for r in out if r["dense_on_other"]),
     }
 
 

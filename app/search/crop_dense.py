@@ -1,7 +1,8 @@
 """The dense path: small crops of plain areas (a door, grass, a floor) have too few keypoints for a
 homography, but their pixels still correlate. Multi-scale normalised cross-correlation of the query
-against the working images of the best-voted candidates, coarse then refined; reported only when the
-peak is both very high and clearly above any other place in the photo.
+against the working images of its candidates (best-voted photos and the colour shortlist of
+``crop_colour``), coarse then refined; reported only when the peak is both very high and clearly
+above any other place in the photo.
 
 Handles translation and scale (crops, resizes); not rotation or mirroring, which the keypoint path
 covers for crops with texture.
@@ -10,7 +11,7 @@ Dense hits are **not** reported as ``exact``: a correlation peak on a plain patc
 branch, a floor) cannot tell this photo from another photo of a similar surface, and the keypoint
 path's guarantee ("this photo contains your image") must not be diluted. They are ``region`` hits with
 ``details.method = "dense correlation"``, ranked after the verified hits and before semantic ones
-(``merge_hits`` keeps the exact path's list first, verified hits by inliers, then these).
+(``merge_hits`` keeps the exact path's list first, verified hits as ``crop.rank_verified`` ordered them, then these).
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ MIN_NCC = 0.93  # refined correlation needed to report a hit
 MIN_MARGIN = 0.08  # the best place must beat any place a template-width away by this much
 MIN_STD = 4.0  # grey levels: a flat query (sky, a white wall) matches everywhere, so it is not tried
 DENSE_METHOD = "dense correlation"
-BUDGET_S = 0.4  # candidates are correlated in vote order until this much time has passed ...
-MIN_TRIED = 2  # ... but at least this many
+BUDGET_S = 0.4  # candidates are correlated in the given order until this much time has passed ...
+MIN_TRIED = 8  # ... but at least this many (quiet, 0.4 s covers 15-20; under load the list still gets a fair try)
 
 
 def _gray(img: Image.Image) -> np.ndarray:
@@ -43,15 +44,29 @@ def _resize(a: np.ndarray, w: int, h: int) -> np.ndarray:
     return cv2.resize(a, (max(1, w), max(1, h)), interpolation=interp)
 
 
+def _soft(a: np.ndarray) -> np.ndarray:
+    """Lightly blurred: the query was resampled and recompressed, so pixel-level noise should not count
+    (a dark, grainy crop otherwise loses 0.02-0.05 of correlation with its own photo)."""
+    return cv2.GaussianBlur(a, (3, 3), 0)
+
+
+def is_plain(image: Image.Image) -> bool:
+    """A query too flat to single out a photo: grey levels vary by less than ``MIN_STD`` (a black square,
+    grey sky, a white wall). Any photo with such an area contains it."""
+    q = _gray(image)
+    return bool(q.std() < MIN_STD or min(q.shape) < 8)
+
+
 def dense_match(query: Image.Image, photo: Image.Image) -> tuple[float, tuple[float, float, float, float]] | None:
     """(correlation, box in ``photo`` pixels) of the query's best place, or None if not convincing."""
-    q = _gray(query)
-    if q.std() < MIN_STD or min(q.shape) < 8:
+    if is_plain(query):
         return None
+    q = _gray(query)
     p = _gray(photo)
     f = COARSE_SIDE / max(p.shape)
     pc = _resize(p, round(p.shape[1] * f), round(p.shape[0] * f)) if f < 1 else p
     f = pc.shape[1] / p.shape[1]
+    pcs = _soft(pc)
     aspect = q.shape[0] / q.shape[1]
     best = (-1.0, 0.0, (0, 0), None)
     for s in SCALES:
@@ -64,7 +79,7 @@ def dense_match(query: Image.Image, photo: Image.Image) -> tuple[float, tuple[fl
         t = _resize(q, tw, th)
         if t.std() < 1.0:
             continue
-        res = cv2.matchTemplate(pc, t, cv2.TM_CCOEFF_NORMED)
+        res = cv2.matchTemplate(pcs, _soft(t), cv2.TM_CCOEFF_NORMED)
         _, val, _, loc = cv2.minMaxLoc(res)
         if val > best[0]:
             best = (float(val), float(tw), loc, res)
@@ -92,7 +107,7 @@ def dense_match(query: Image.Image, photo: Image.Image) -> tuple[float, tuple[fl
         roi = p[ry0:ry1, rx0:rx1]
         if roi.shape[0] < h or roi.shape[1] < w:
             continue
-        r = cv2.matchTemplate(roi, _resize(q, w, h), cv2.TM_CCOEFF_NORMED)
+        r = cv2.matchTemplate(_soft(roi), _soft(_resize(q, w, h)), cv2.TM_CCOEFF_NORMED)
         _, val, _, (lx, ly) = cv2.minMaxLoc(r)
         if val > refined[0]:
             refined = (float(val), (rx0 + lx, ry0 + ly, rx0 + lx + w, ry0 + ly + h))

@@ -7,11 +7,22 @@ from pathlib import Path
 
 from PIL import Image
 
-from app.core.models import Box, IndexStats, LibraryStatus, Photo, RegionQuery, SearchHit, SearchQuery, SearchResults
+from app.core.models import (
+    Box,
+    HitKind,
+    IndexStats,
+    LibraryStatus,
+    Photo,
+    RegionQuery,
+    SearchHit,
+    SearchQuery,
+    SearchResults,
+)
 from app.imaging.decode import DecodeError, decode_bytes, read_file
 from app.imaging.local_features import FEATURES_VERSION, index_features, vocabulary
 from app.imaging.thumbnails import read_spool
-from app.search.crop import ExactResult, PhotoFeatureCache, find_exact
+from app.search.crop import FEW_KEYPOINTS, ExactResult, PhotoFeatureCache, find_exact
+from app.search.crop_colour import containment_shortlist
 from app.search.crop_dense import dense_hits
 from app.search.query_image import QueryImage
 from app.services.search import SearchMixin
@@ -60,15 +71,30 @@ class CropSearchMixin(SearchMixin):
             self._photo_features,
             self._working_image,
             exclude,
-            dense=lambda img, cands: dense_hits(
-                img, [c.photo_id for c in cands], self.repo.photos_by_ids, self._working_image
-            ),
+            dense=lambda img, ids: dense_hits(img, ids, self.repo.photos_by_ids, self._working_image),
+            colour_shortlist=self._colour_shortlist,
         )
+
+    def _colour_shortlist(self, image: Image.Image, k: int, exclude: frozenset[int]) -> list[int]:
+        """Photos whose colours could hold ``image`` (``crop_colour``): candidates needing no keypoints."""
+        colours = getattr(self, "colours", None)  # the tags mixin's colour store (in ``Library``)
+        if colours is None:
+            return []
+        ids, descriptors = colours().histograms()
+        return containment_shortlist(image, ids, descriptors, k, exclude)
 
     def _exact_hits(self, query: SearchQuery, qimg: QueryImage, results: SearchResults) -> list[SearchHit]:
         res = self.exact_search(qimg.image, query.exclude_photo_ids)
-        if res.query_keypoints == 0:
-            results.notes.append("the query image has no detail to match exactly (plain area)")
+        if res.plain:
+            results.notes.append(
+                "this crop has almost no detail (a plain area): any photo with such an area contains it, "
+                "so the results are uncertain"
+            )
+        elif res.query_keypoints < FEW_KEYPOINTS and not any(h.kind == HitKind.EXACT for h in res.hits):
+            results.notes.append(
+                "this crop has little detail: no photo could be verified as containing it; "
+                "matches by pixel correlation are shown first and are uncertain"
+            )
         return res.hits
 
     def _working_image(self, photo: Photo) -> Image.Image | None:

@@ -161,6 +161,13 @@ class ColourStore:
             self._refresh()
             return len(self._ids)
 
+    def histograms(self) -> tuple[np.ndarray, np.ndarray]:
+        """(photo ids, their (n, 64) uint8 descriptors), copies: for scans the FAISS indexes do not answer
+        (crop search's colour containment shortlist)."""
+        with self._lock:
+            self._refresh()
+            return self._ids.copy(), self._hist.copy()
+
     def _colour_index(self) -> faiss.Index:
         if self._colour is None:
             index = faiss.IndexIDMap2(faiss.IndexFlatIP(BINS))

@@ -209,3 +209,101 @@ def test_large_library_index_finds_the_crop_and_forgets_deleted_photos(tmp_path,
         (photos / "t2.jpg").unlink()
         lib.index()
         assert not [h for h in lib.search_image(crop).hits if h.kind == HitKind.EXACT]
+
+
+def _reshot(obj: Image.Image, background: Image.Image) -> Image.Image:
+    """``obj`` photographed again: a close-up filling most of the frame, at an angle, lit unevenly, softer."""
+    import cv2
+
+    o = np.asarray(obj, np.float32)
+    h, w = o.shape[:2]
+    bw, bh = background.size
+    corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    H = cv2.getPerspectiveTransform(corners, np.float32([[90, 60], [960, 40], [990, 720], [60, 700]]))
+    warped = cv2.GaussianBlur(cv2.warpPerspective(o, H, (bw, bh)), (0, 0), 1.2)
+    mask = cv2.warpPerspective(np.ones((h, w), np.float32), H, (bw, bh))[..., None]
+    yy, xx = np.mgrid[0:bh, 0:bw].astype(np.float32)
+    light = (0.75 + 0.5 * xx / bw * (0.8 + 0.4 * yy / bh))[..., None]  # a lamp to the right
+    lit = 255 * (warped / 255) ** 1.2 * light + 5
+    out = np.asarray(background, np.float32) * (1 - mask) + lit * mask
+    return Image.fromarray(out.clip(0, 255).astype(np.uint8))
+
+
+def test_photo_the_crop_was_cut_from_ranks_above_another_shot_with_more_inliers(tmp_path):
+    """A close-up re-shot of the same poster matches more of the crop's detail than the source's
+    downscaled working image; the source still comes first, as it agrees with the crop pixel for pixel."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    poster = Image.open(textured_photo(tmp_path / "poster.png", seed=41, size=(900, 700)))
+    source = Image.open(textured_photo(tmp_path / "wall.jpg", seed=42, size=(3000, 2250))).copy()
+    source.paste(poster, (1200, 800))
+    source.save(photos / "source.jpg", quality=90)
+    background = Image.open(textured_photo(tmp_path / "room.jpg", seed=43, size=(1024, 768)))
+    _reshot(poster, background).save(photos / "reshot.jpg", quality=90)
+    crop = source.crop((1200, 800, 2100, 1500)).resize((600, 467))
+    with Library.open(tmp_path / "lib", create=True, encoder=None, detector=None) as lib:
+        lib.index([photos])
+        hits = lib.search_image(_jpeg(crop)).hits
+    by_name = {Path(h.path).name: h for h in hits}
+    assert {h.kind for h in hits} == {HitKind.EXACT} and set(by_name) == {"source.jpg", "reshot.jpg"}
+    assert by_name["reshot.jpg"].inliers > by_name["source.jpg"].inliers  # inliers alone would mislead
+    assert Path(hits[0].path).name == "source.jpg"
+    assert by_name["source.jpg"].details["ncc"] > by_name["reshot.jpg"].details["ncc"]  # shown in details
+
+
+def test_verified_hits_equally_close_in_pixels_are_ranked_by_inliers():
+    from app.core.models import SearchHit
+    from app.search.crop import rank_verified
+
+    def hit(pid: int, inliers: int, ncc: float) -> SearchHit:
+        return SearchHit(pid, f"{pid}.jpg", 0.9, HitKind.EXACT, inliers=inliers, details={"ncc": ncc})
+
+    # 1 and 2: the same picture as far as pixels tell (a copy, a burst frame); 3: another shot, more inliers.
+    ranked = rank_verified([hit(3, 400, 0.90), hit(1, 40, 0.998), hit(2, 60, 0.999)])
+    assert [h.photo_id for h in ranked] == [2, 1, 3]
+
+
+def _sunset(path: Path) -> Path:
+    """Sky with soft clouds over dark hills: smooth colour, next to no keypoints."""
+    import cv2
+
+    w, h = 800, 600
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    sky = np.stack(
+        [
+            200 + 50 * np.sin(yy / h * 9 + xx / w * 2),
+            120 + 70 * np.cos(yy / h * 7 - xx / w * 5),
+            90 + 60 * np.sin(xx / w * 8 + yy / h * 3),
+        ],
+        -1,
+    )
+    clouds = cv2.GaussianBlur(np.random.default_rng(5).normal(0, 1, (h, w)).astype(np.float32), (0, 0), 18)
+    sky += (clouds / clouds.std() * 12)[..., None]
+    sky[yy > h * 0.7 + 30 * np.sin(xx / w * 9)] = (25, 20, 30)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sky.clip(0, 255).astype(np.uint8)).save(path, quality=92)
+    return path
+
+
+def test_crop_with_almost_no_keypoints_is_found_by_its_colours_and_pixels(tmp_path):
+    """No keypoint votes for the sky's photo; the colour shortlist brings it to the dense path."""
+    photos = tmp_path / "photos"
+    for i in range(4):
+        textured_photo(photos / f"t{i}.jpg", seed=60 + i)
+    box = (300, 60, 480, 210)
+    crop = Image.open(_sunset(photos / "sunset.jpg")).crop(box)
+    with Library.open(tmp_path / "lib", create=True, encoder=None, detector=None) as lib:
+        lib.index([photos])
+        assert not lib.exact_search(crop).candidates  # the vote has nothing to go on
+        res = lib.search_image(_jpeg(crop))
+    top = res.hits[0]
+    assert Path(top.path).name == "sunset.jpg" and _iou(top.box, box) >= 0.8
+    assert top.kind == HitKind.REGION and top.details["method"] == "dense correlation"  # not claimed verified
+    assert any("little detail" in n for n in res.notes)
+
+
+def test_flat_crop_says_the_results_are_uncertain(library):
+    lib, _ = library
+    res = lib.search_image(_jpeg(Image.new("RGB", (120, 90), (20, 20, 22))))
+    assert not [h for h in res.hits if h.kind == HitKind.EXACT]
+    assert any("almost no detail" in n and "uncertain" in n for n in res.notes)
