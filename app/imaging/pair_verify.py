@@ -106,7 +106,7 @@ def _trimmed(gray: np.ndarray) -> np.ndarray:
     return gray[y0:y1, x0:x1]
 
 
-def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+def pixel_correlation(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.astype(np.float32).ravel(), b.astype(np.float32).ravel()
     a, b = a - a.mean(), b - b.mean()
     denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
@@ -137,11 +137,11 @@ def verify_pair(a: np.ndarray, b: np.ndarray, variant: int = 0, geometric: bool 
     """
     a = _trimmed(a)
     b = _trimmed(dihedral(b, variant) if variant < 8 else b)
-    corr = _correlation(_small(a), _small(b))
+    corr = pixel_correlation(_small(a), _small(b))
     if corr < SAME_CORRELATION:
         return _geometric(a, b, corr) if geometric else PairEvidence(corr)
     scale = np.float32([[a.shape[1] / b.shape[1], 0, 0], [0, a.shape[0] / b.shape[0], 0]])
-    fine = _refined(a, b, scale, *_empty_corners(a, b))
+    fine = refine_alignment(a, b, scale, *_empty_corners(a, b))
     ev = PairEvidence(corr, **fine.evidence())
     if ev.same or not geometric or fine.shift <= MAX_RESIDUAL_MOTION:
         return ev
@@ -196,7 +196,7 @@ def _shrunk(gray: np.ndarray, f: float) -> tuple[np.ndarray, tuple[float, float]
     return cv2.resize(gray, size, interpolation=cv2.INTER_AREA), (size[0] / w, size[1] / h)
 
 
-def _refined(
+def refine_alignment(
     a: np.ndarray,
     b: np.ndarray,
     model: np.ndarray,
@@ -258,7 +258,7 @@ def _refined(
     shift = float(np.hypot(fine[0, 2], fine[1, 2]))
     contained = _contained(a.shape, b.shape, model, fine)
     if local is None or local.motion > MAX_LOCAL_MOTION:  # another shot already: spare the finer checks
-        return _Fine(_correlation(_edges(af)[inside], _edges(warped)[inside]), motion, shift, local, contained)
+        return _Fine(pixel_correlation(_edges(af)[inside], _edges(warped)[inside]), motion, shift, local, contained)
     # A part moved when a shift explains its difference from either picture's own edges (an edge painted
     # into one picture is explained only by that picture's gradient).
     parts = local_motion(af, warped, inside, blur=_PARTS_BLUR, gradient="a")
@@ -270,7 +270,7 @@ def _refined(
     if local is not None and local.edited_tiles is not None:
         edited = cv2.resize(local.edited_tiles.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
         keep = inside & (edited == 0)
-    detail = _correlation(_edges(af)[keep], _edges(warped)[keep]) if keep.sum() >= 100 else 0.0
+    detail = pixel_correlation(_edges(af)[keep], _edges(warped)[keep]) if keep.sum() >= 100 else 0.0
     return _Fine(detail, motion, shift, local, contained)
 
 
@@ -349,10 +349,10 @@ def _geometric(a: np.ndarray, b: np.ndarray, corr: float) -> PairEvidence:
     inside = cv2.erode(inside.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     covered = float(inside.sum())
     coverage = covered / min(a.size, b.size * float(abs(np.linalg.det(model[:, :2]))) or 1.0)
-    overlap = _correlation(a[inside], warped[inside]) if covered > 100 else 0.0
+    overlap = pixel_correlation(a[inside], warped[inside]) if covered > 100 else 0.0
     if covered <= 100 or overlap < SAME_OVERLAP_CORRELATION:
         return PairEvidence(corr, inliers, overlap, min(coverage, 1.0), method="geometric")
-    fine = _refined(a, b, model.astype(np.float32), *_empty_corners(a, b))
+    fine = refine_alignment(a, b, model.astype(np.float32), *_empty_corners(a, b))
     return PairEvidence(corr, inliers, overlap, fine.contained, method="geometric", **fine.evidence())
 
 

@@ -3,7 +3,7 @@
 The pair comes from shared keypoints (``search.keypoint_lsh``), not from the pHash, so nothing says how B
 lies on A. The stored index keypoints say it: their binary codes are matched (ratio test), and a
 similarity (any angle, any scale) is fitted with RANSAC. Then the pair must pass the same second-signal
-tests as every other `same` pair (``pair_verify._refined``: ECC refinement, local motion, a moved part,
+tests as every other `same` pair (``pair_verify.refine_alignment``: ECC refinement, local motion, a moved part,
 edge correlation, containment), inside the part of both pictures that is picture: the empty corners a
 turn leaves are masked out. A tripod re-shot of the scene fits a similarity on its keypoints too, but its
 parts still move against each other, so it fails exactly where it fails on the hash path.
@@ -23,8 +23,8 @@ from app.imaging.pair_verify import (
     MIN_INLIERS,
     SAME_OVERLAP_CORRELATION,
     PairEvidence,
-    _correlation,
-    _refined,
+    pixel_correlation,
+    refine_alignment,
 )
 
 RATIO = 0.8  # Lowe's ratio test on the codes' Hamming distances
@@ -102,9 +102,9 @@ def _one_way(a: np.ndarray, b: np.ndarray, ka: Keypoints, kb: Keypoints) -> Turn
     warped = cv2.warpAffine(b, model, (w, h), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     inside = cv2.warpAffine(valid_b.astype(np.uint8), model, (w, h), flags=cv2.INTER_NEAREST) > 0
     inside = (cv2.erode(inside.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & valid_a
-    overlap = _correlation(a[inside], warped[inside]) if inside.sum() > 100 else 0.0
+    overlap = pixel_correlation(a[inside], warped[inside]) if inside.sum() > 100 else 0.0
     if overlap < SAME_OVERLAP_CORRELATION:
         return TurnedEvidence(PairEvidence(overlap, inliers, overlap, method="geometric"), angle, scale)
-    fine = _refined(a, b, model.astype(np.float32), valid_a, valid_b)
+    fine = refine_alignment(a, b, model.astype(np.float32), valid_a, valid_b)
     ev = PairEvidence(overlap, inliers, overlap, fine.contained, method="geometric", **fine.evidence())
     return TurnedEvidence(ev, angle, scale)
