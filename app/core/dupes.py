@@ -42,8 +42,11 @@ class DupePair:
             parts.append(f"{self.inliers} geometric inliers")
         if self.cosine is not None:
             parts.append(f"CLIP cosine {self.cosine:.3f}")
-        if self.note:
-            parts.append(self.note)
+        note = self.note
+        if note and self.transform and note.startswith(self.transform):  # a keypoint pair's note repeats it
+            note = note[len(self.transform) :].lstrip(": ") or None
+        if note:
+            parts.append(note)
         return ", ".join(parts)
 
 

@@ -51,8 +51,12 @@ class TurnedEvidence:
         """The edit in words, for the pair's reason."""
         if self.angle is None:
             return None
-        scaled = abs((self.scale or 1.0) - 1.0) > 0.02
-        return f"turned {self.angle:.1f}°" + (f", scaled {self.scale:.2f}x" if scaled else "")
+        parts = []
+        if abs(self.angle) >= 0.5:  # keypoints also link copies the hashes missed that were never turned
+            parts.append(f"turned {self.angle:.1f}°")
+        if abs((self.scale or 1.0) - 1.0) > 0.02:
+            parts.append(f"scaled {self.scale:.2f}x")
+        return ", ".join(parts) or "matched by keypoints"
 
 
 def _fit(ka: Keypoints, kb: Keypoints) -> tuple[np.ndarray | None, int, int]:

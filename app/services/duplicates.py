@@ -69,6 +69,10 @@ class DuplicatesMixin(LibraryCore):
     def _check_new(
         self, repo: DupesRepository, photos: dict[int, PhotoRow], on_progress: ProgressCallback = no_progress
     ) -> None:
+        if self.is_writer and repo.checks_version() != VERIFY_VERSION:
+            # Pairs stored by older checks were judged by weaker rules (an earlier version let a tripod
+            # re-shot through as `same`): an upgraded library compares everything again, once.
+            repo.restart_checks(VERIFY_VERSION)
         checked = repo.checked()
         new = [pid for pid, p in photos.items() if checked.get(pid) != p.content_hash]
         if not new:

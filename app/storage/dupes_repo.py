@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, delete, func, insert, select, update
 
 from app.core.models import PhotoState
-from app.storage.schema import folders, hashes, photos
+from app.storage.schema import folders, hashes, meta, photos
 from app.storage.schema_dupes import (
     dupe_checked,
     dupe_pairs,
@@ -20,6 +20,7 @@ from app.storage.schema_dupes import (
 )
 
 _CHUNK = 500
+_CHECKS_KEY = "dupes:verify_version"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,21 @@ class DupesRepository:
             for pid, kind, value in conn.execute(select(hashes.c.photo_id, hashes.c.kind, hashes.c.value)):
                 out.setdefault(pid, {})[kind] = value
         return out
+
+    def checks_version(self) -> int | None:
+        """Version of the pixel checks that made the stored pairs (None: a library from before it was kept)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(meta.c.value).where(meta.c.key == _CHECKS_KEY)).first()
+        return int(row[0]) if row else None
+
+    def restart_checks(self, version: int) -> None:
+        """Forget which photos were compared and the pairs found, so the next scan judges every pair with
+        checks ``version``. "Not a duplicate" decisions, protected folders and the trash journal stay."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(dupe_pairs))
+            conn.execute(delete(dupe_checked))
+            conn.execute(delete(meta).where(meta.c.key == _CHECKS_KEY))
+            conn.execute(insert(meta).values(key=_CHECKS_KEY, value=str(version)))
 
     def checked(self) -> dict[int, str]:
         with self.engine.connect() as conn:

@@ -287,3 +287,33 @@ def test_keeper_rules_break_ties_left_by_earlier_rules():
     k, reason = choose_keeper([mirrored, small, original])
     assert k == 2, "two equally large copies: the one with camera metadata wins, not the first listed"
     assert "largest picture" in reason and "original rather than re-encoded" in reason
+
+
+def test_pairs_judged_by_older_checks_are_judged_again_after_an_upgrade(open_library, copies):
+    # A library scanned by an earlier Shoebox keeps its pairs; if those checks were weaker, a pair they
+    # let through as `same` must not survive the upgrade. "Not a duplicate" decisions do.
+    from sqlalchemy import delete, insert
+
+    from app.storage.dupes_repo import DupesRepository
+    from app.storage.schema import meta
+    from app.storage.schema_dupes import dupe_pairs
+
+    lib = open_library()
+    lib.index([copies], regions=False)
+    lib.not_duplicate(str(copies / "orig.jpg"), str(copies / "mirror.jpg"))
+    before = sorted(_names(g) for g in lib.duplicates("same"))
+    repo = DupesRepository(lib.repo.engine)
+    hidden = repo.not_duplicate_hashes()
+    ids = {p.path.rsplit("/", 1)[-1]: p.id for p in repo.indexed_photos().values()}
+    with lib.repo.engine.begin() as conn:  # what an older version could have stored: another shot as `same`
+        a, b = sorted((ids["other.jpg"], ids["shot2.jpg"]))
+        conn.execute(delete(dupe_pairs).where((dupe_pairs.c.photo_a == a) & (dupe_pairs.c.photo_b == b)))
+        conn.execute(insert(dupe_pairs).values(photo_a=a, photo_b=b, tier="same", distance=3, transform="phash"))
+    assert any(_names(g) == ["other.jpg", "shot2.jpg"] for g in lib.duplicates("same")), "stored pairs are trusted"
+
+    with lib.repo.engine.begin() as conn:  # ... as long as they were made by the current checks
+        conn.execute(delete(meta).where(meta.c.key == "dupes:verify_version"))
+    same = lib.duplicates("same")
+    assert not any("other.jpg" in _names(g) for g in same)
+    assert sorted(_names(g) for g in same) == before
+    assert repo.not_duplicate_hashes() == hidden and hidden
