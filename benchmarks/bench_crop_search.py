@@ -150,6 +150,7 @@ def evaluate(lib: Library, queries: list[dict], path_to_rel, equivalent, related
     per = defaultdict(lambda: defaultdict(list))
     wrong = []
     lat = []
+    warp_ncc = defaultdict(list)  # pixel agreement of verified hits, by what the hit really is
     for q in queries:
         t0 = time.perf_counter()
         res = lib.search(SearchQuery(image=q["data"], top=5))
@@ -167,6 +168,9 @@ def evaluate(lib: Library, queries: list[dict], path_to_rel, equivalent, related
         if hits and ok[0] and hits[0].box is not None and path_to_rel(hits[0].path) == q["rel"]:
             k["iou"].append(_iou(hits[0].box, q["box"]))
         for h, r, good in zip(hits, rels, ok, strict=True):
+            if h.kind == HitKind.EXACT:
+                cls = "source" if good else "related shot" if related(q["rel"], r) else "wrong"
+                warp_ncc[cls].append(float(h.details.get("ncc", 0.0)))
             if h.kind == HitKind.EXACT and not good:
                 if related(q["rel"], r):
                     k["verified_on_related_shot"].append(1)
@@ -192,6 +196,16 @@ def evaluate(lib: Library, queries: list[dict], path_to_rel, equivalent, related
             "verified_on_related_shot": len(k["verified_on_related_shot"]),
             "misses_by_candidate_rank": dict(sorted(Counter(k["misses"]).items())),
         }
+    out["verified_warp_ncc"] = {
+        cls: {
+            "hits": len(v),
+            "min": round(min(v), 3),
+            "p5": round(float(np.percentile(v, 5)), 3),
+            "median": round(float(np.median(v)), 3),
+            "max": round(max(v), 3),
+        }
+        for cls, v in sorted(warp_ncc.items())
+    }
     out["verified_but_wrong"] = len(wrong)
     out["verified_but_wrong_examples"] = wrong[:5]
     out["latency_s"] = {
@@ -341,9 +355,15 @@ def _variant(src: Path, i: int, dest: Path) -> None:
     img.save(dest, "JPEG", quality=85)
 
 
-def _features_of(path: Path) -> tuple[str, int, int, object]:
+def _features_of(path: Path) -> tuple[str, int, int, object, bytes]:
+    """Local features and colour descriptor of one variant; its grid thumbnail is written beside it (the
+    dense path's colour shortlist and coarse screen need both, as in a real library)."""
+    from app.imaging.colour import colour_descriptor
+    from app.imaging.thumbnails import write_thumbnail
+
     d = decode_bytes(read_file(path))
-    return path.name, d.width, d.height, index_features(d.image, d.width)
+    write_thumbnail(d.image, path.parent.parent / "thumbs" / path.name)
+    return path.name, d.width, d.height, index_features(d.image, d.width), colour_descriptor(d.image)
 
 
 def _cached_features(dests: list[Path], cache: Path, workers: int) -> dict[str, tuple]:
@@ -353,7 +373,7 @@ def _cached_features(dests: list[Path], cache: Path, workers: int) -> dict[str, 
 
     from app.imaging.local_features import FEATURES_VERSION
 
-    path = cache / f"features-{FEATURES_VERSION}.pkl"
+    path = cache / f"features-{FEATURES_VERSION}-colour.pkl"
     have: dict[str, tuple] = {}
     if path.exists():
         with open(path, "rb") as fh:
@@ -361,8 +381,8 @@ def _cached_features(dests: list[Path], cache: Path, workers: int) -> dict[str, 
     todo = [d for d in dests if d.name not in have]
     if todo:
         with ProcessPoolExecutor(workers) as pool:
-            for i, (name, w, h, f) in enumerate(pool.map(_features_of, todo, chunksize=32)):
-                have[name] = (w, h, f)
+            for i, (name, w, h, f, colour) in enumerate(pool.map(_features_of, todo, chunksize=32)):
+                have[name] = (w, h, f, colour)
                 if i % 1000 == 999:
                     print(f"features: {i + 1}/{len(todo)}", file=sys.stderr, flush=True)
         with open(path.with_suffix(".tmp"), "wb") as fh:
@@ -372,11 +392,14 @@ def _cached_features(dests: list[Path], cache: Path, workers: int) -> dict[str, 
 
 
 def _index_features_only(lib: Library, folder: Path, dests: list[Path], cache: Path, workers: int) -> float:
-    """Photo rows plus local features only (no thumbnails, hashes or CLIP), as the issue allows at scale.
+    """Photo rows with local features, colour descriptors and thumbnails (no perceptual hashes, regions or
+    CLIP), as the issue allows at scale.
 
     Returns the seconds spent writing rows and building the feature index (features come from the cache).
     """
+    from app.imaging.colour import COLOUR_VERSION
     from app.imaging.local_features import FEATURES_VERSION, vocabulary_cells
+    from app.storage.colour_repo import ColourRepository
     from app.storage.features_repo import FeaturesRepository
 
     feats = _cached_features(dests, cache, workers)
@@ -384,18 +407,24 @@ def _index_features_only(lib: Library, folder: Path, dests: list[Path], cache: P
     fid = lib.repo.add_folder(str(folder)).id
     ids = lib.repo.insert_pending(fid, [(str(d), d.stat().st_size, d.stat().st_mtime_ns) for d in dests])
     repo = FeaturesRepository(lib.repo.engine)
-    batch, sizes = [], []
+    batch, sizes, colours = [], [], []
     for d in dests:
-        w, h, f = feats[d.name]
+        w, h, f, colour = feats[d.name]
         xy = f.xy if f.xy.shape[1] == 5 else np.column_stack([f.xy, vocabulary_cells(f.codes)])
         batch.append((ids[str(d)], FEATURES_VERSION, f.codes, xy, f.scale))
-        sizes.append((w, h, "indexed", ids[str(d)]))
+        content_hash = hashlib.blake2b(d.name.encode(), digest_size=16).hexdigest()
+        sizes.append((w, h, "indexed", content_hash, ids[str(d)]))
+        colours.append((ids[str(d)], COLOUR_VERSION, colour))
+        thumb = lib.paths.thumbnail_for(content_hash)
+        thumb.parent.mkdir(parents=True, exist_ok=True)
+        thumb.symlink_to(cache / "thumbs" / d.name)
         if len(batch) >= 500:
             repo.write_many(batch)
             batch = []
     repo.write_many(batch)
     with lib.repo.engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE photos SET width = ?, height = ?, state = ? WHERE id = ?", sizes)
+        conn.exec_driver_sql("UPDATE photos SET width = ?, height = ?, state = ?, content_hash = ? WHERE id = ?", sizes)
+    ColourRepository(lib.repo.engine).write_many(colours)
     return time.perf_counter() - t0
 
 
@@ -481,7 +510,11 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=100, help="queries per kind")
     ap.add_argument("--scale", type=int, default=0, help="index this many generated variants instead")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--features-only", action="store_true", help="--scale: index only the local features")
+    ap.add_argument(
+        "--features-only",
+        action="store_true",
+        help="--scale: index only local features, colour descriptors and thumbnails (no hashes, regions)",
+    )
     ap.add_argument("--workers", type=int, default=2, help="--scale: processes making variants and features")
     ap.add_argument(
         "--cache",

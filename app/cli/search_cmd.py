@@ -60,7 +60,7 @@ def hit_json(h: SearchHit) -> dict[str, object]:
         out["label"] = h.label
     if "text" in h.details:
         out["text"] = h.details["text"]
-    for key in ("colour_share", "palette_similarity", "tags"):
+    for key in ("method", "ncc", "colour_share", "palette_similarity", "tags"):
         if key in h.details:
             out[key] = h.details[key]
     return out

@@ -35,6 +35,7 @@ from app.imaging.local_features import (
     query_frame,
 )
 from app.search.crop_dense import is_plain
+from app.search.crop_screen import Screened
 from app.search.crop_verify import MIN_WARP_NCC, Verification, photometric_check, verify
 from app.search.crop_vote import Candidate, hough_vote
 from app.storage.feature_index import Neighbours
@@ -58,10 +59,35 @@ DENSE_CANDIDATES = 4
 DENSE_CANDIDATES_FEW = 12
 FEW_KEYPOINTS = 50
 COLOUR_CANDIDATES = 16  # colour-containment shortlist added to the dense path's candidates (``crop_colour``)
+# With the coarse screen (``crop_screen``), which costs ~1 ms a photo instead of the dense path's 50-80 ms,
+# the pool is far wider (the screen takes it in order while its time lasts) and only photos the screen
+# found a likely place in are correlated.
+SCREEN_VOTED = 64
+SCREEN_COLOUR = 1 << 20  # all of them, in colour order: the screen's time decides how far it gets
+SCREEN_MIN = 0.8  # true photos screened at 0.84-1.0 on the bench's small crops
+# Time: verification has its own budget (``TIME_BUDGET_S``); a query that found nothing verified then
+# screens and correlates with what is left of ``QUERY_BUDGET_S`` (within these bounds), so a crop that
+# matches nothing still answers in about a second.
+QUERY_BUDGET_S = 1.0
+SCREEN_BUDGET_S = 0.3
+SCREEN_BUDGET_FEW_S = 0.55
+DENSE_RESERVE_S = 0.35
+DENSE_BUDGET_S = 0.4
+DENSE_MIN_TRIED = 8  # dense candidates tried whatever the time (unscreened: vote and colour order) ...
+DENSE_MIN_SCREENED = 4  # ... or, in the screen's order, this many
+
+ColourFn = Callable[[Image.Image, int, frozenset[int], bool], list[int]]
+ScreenFn = Callable[[Image.Image, list[int], float], tuple[list[Screened], list[int]]]
+DenseFn = Callable[[Image.Image, list[int], dict[int, float], float, int], list[SearchHit]]
 DENSE_TO_VERIFY = 2  # dense hits whose photos are then verified with keypoints
 # Verified hits whose warp residuals (1 - NCC) are within this factor of each other are ranked by inliers.
 NCC_TIE_RATIO = 1.5
 NCC_TIE_FLOOR = 0.002
+# A homography fit whose warped pixels agree with the query less than this is the same planar pattern in
+# another picture (another stop sign, the same poster elsewhere, another shot of a book cover), not the
+# photo the crop came from: it is listed after the others as a ``region`` hit, never as ``exact``.
+MIN_EXACT_NCC = 0.7
+PATTERN_METHOD = "same pattern, pixels differ (another copy or another shot of it)"
 
 
 @dataclass(slots=True)
@@ -144,11 +170,14 @@ def _hit(photo: Photo, v: Verification, ncc: float, votes: float, mirrored: bool
     }
     if mirrored:
         details["mirrored"] = True
+    exact = ncc >= MIN_EXACT_NCC
+    if not exact:
+        details["method"] = PATTERN_METHOD
     return SearchHit(
         photo_id=photo.id,
         path=photo.path,
         score=round(v.inliers / (v.inliers + 8), 4),  # 15 inliers -> 0.65, 50 -> 0.86, 200 -> 0.96
-        kind=HitKind.EXACT,
+        kind=HitKind.EXACT if exact else HitKind.REGION,
         box=v.box,
         outline=v.outline,
         inliers=v.inliers,
@@ -189,16 +218,19 @@ def find_exact(
     cache: PhotoFeatureCache,
     load_photo: Callable[[Photo], Image.Image | None],
     exclude: frozenset[int] = frozenset(),
-    dense: Callable[[Image.Image, list[int]], list[SearchHit]] | None = None,
-    colour_shortlist: Callable[[Image.Image, int, frozenset[int]], list[int]] | None = None,
+    dense: DenseFn | None = None,
+    colour_shortlist: ColourFn | None = None,
+    screen: ScreenFn | None = None,
 ) -> ExactResult:
     """Verified hits for a query image, the photo it was cut from first (``rank_verified``).
 
     With none, dense-correlation hits among the best-voted photos and, if ``colour_shortlist`` is
-    given, the photos whose colours could hold the crop (``crop_colour``); a dense hit whose photo
-    then passes the verification is reported verified.
+    given, the photos whose colours could hold the crop (``crop_colour``), ordered by the coarse pixel
+    ``screen`` when there is one (``crop_screen``); a dense hit whose photo then passes the
+    verification is reported verified.
     """
     out = ExactResult(plain=is_plain(image))
+    pattern: list[SearchHit] = []  # fits whose pixels disagree (``MIN_EXACT_NCC``): listed last, not exact
     t0 = time.perf_counter()
     first: tuple[Features, np.ndarray, tuple[float, float]] | None = None
     for mirrored in (False, True):
@@ -216,20 +248,18 @@ def find_exact(
             out.candidates = cands
         shortlist = cands[: MIRROR_VERIFY if mirrored else MAX_VERIFY_UNFOUND]
         hits = _verify_candidates(feats, qgray, size, shortlist, photos_by_ids, cache, load_photo, mirrored, t0, out)
-        if hits:
-            out.hits, out.mirrored = hits, mirrored
+        pattern += [h for h in hits if h.kind != HitKind.EXACT]
+        if any(h.kind == HitKind.EXACT for h in hits):
+            out.hits, out.mirrored = [h for h in hits if h.kind == HitKind.EXACT], mirrored
             break
     if not out.hits and dense is not None:
-        few = out.query_keypoints < FEW_KEYPOINTS
-        ids = [c.photo_id for c in out.candidates[: DENSE_CANDIDATES_FEW if few else DENSE_CANDIDATES]]
-        if colour_shortlist is not None:
-            ids = _interleave(ids, colour_shortlist(image, COLOUR_CANDIDATES, exclude))
-        if not few:
-            # A textured query's keypoints already ruled out the photos they were matched against; photos
-            # not yet examined go first while the time budget lasts (in the bench, no query with >= 50
-            # keypoints had a dense hit on a photo its keypoints had been matched against).
-            ids = [i for i in ids if i not in out.tried] + [i for i in ids if i in out.tried]
-        out.hits = dense(image, ids)
+        # A query with few keypoints spent next to nothing on verification: its screen may use that time.
+        cap = SCREEN_BUDGET_FEW_S if out.query_keypoints < FEW_KEYPOINTS else SCREEN_BUDGET_S
+        screen_s = min(cap, max(0.1, QUERY_BUDGET_S - DENSE_RESERVE_S - (time.perf_counter() - t0)))
+        ids, hints = _dense_candidates(image, out, exclude, colour_shortlist, screen, screen_s)
+        dense_s = min(DENSE_BUDGET_S, max(0.15, QUERY_BUDGET_S - (time.perf_counter() - t0)))
+        # The screen orders the candidates well: fewer need trying whatever the load.
+        out.hits = dense(image, ids, hints, dense_s, DENSE_MIN_SCREENED if hints else DENSE_MIN_TRIED)
         out.dense = bool(out.hits)
         if out.hits and first is not None:
             # Correlation found the place; the photo's full keypoints may still verify it (a tiny object
@@ -238,23 +268,74 @@ def find_exact(
             again = [Candidate(h.photo_id, votes.get(h.photo_id, 0.0)) for h in out.hits[:DENSE_TO_VERIFY]]
             t1 = time.perf_counter()
             verified = _verify_candidates(*first, again, photos_by_ids, cache, load_photo, False, t1, out)
-            if verified:
-                done = {h.photo_id for h in verified}
-                out.hits = rank_verified(verified) + [h for h in out.hits if h.photo_id not in done]
+            exact = [h for h in verified if h.kind == HitKind.EXACT]
+            if exact:
+                done = {h.photo_id for h in exact}
+                out.hits = rank_verified(exact) + [h for h in out.hits if h.photo_id not in done]
                 out.dense = False
-                return out
+                return _with_pattern(out, pattern)
     if not out.dense:
         out.hits = rank_verified(out.hits)
+    return _with_pattern(out, pattern)
+
+
+def _with_pattern(out: ExactResult, pattern: list[SearchHit]) -> ExactResult:
+    """The hits, then the keypoint fits whose pixels disagree with the query (best first, one a photo)."""
+    seen = {h.photo_id for h in out.hits}
+    for h in rank_verified(pattern):
+        if h.photo_id not in seen:
+            seen.add(h.photo_id)
+            out.hits.append(h)
     return out
+
+
+def _dense_candidates(
+    image: Image.Image,
+    out: ExactResult,
+    exclude: frozenset[int],
+    colour_shortlist: ColourFn | None,
+    screen: ScreenFn | None,
+    screen_s: float,
+) -> tuple[list[int], dict[int, float]]:
+    """The photos the dense path correlates, in order, and the scale each screened one matched at.
+
+    The best-voted few interleaved with the colour shortlist's first 16; with a screen, many more of
+    both are screened (in that order while its time lasts) and the photos it found a likely place in,
+    best first, are interleaved with those."""
+    few = out.query_keypoints < FEW_KEYPOINTS
+    if out.plain:
+        return [], {}  # correlation peaks everywhere on a flat query (``crop_dense.is_plain``)
+    ids = [c.photo_id for c in out.candidates[: DENSE_CANDIDATES_FEW if few else DENSE_CANDIDATES]]
+    colours: list[int] = []
+    fit: list[int] = []
+    if colour_shortlist is not None:
+        # The screen's pool is every photo, in colour order (a tiny crop's own colour can round to 0 in
+        # its photo's stored descriptor); the dense path's own list only those that can hold the crop.
+        colours = colour_shortlist(image, SCREEN_COLOUR, exclude, True) if screen else []
+        fit = colour_shortlist(image, COLOUR_CANDIDATES, exclude, False)
+    hints: dict[int, float] = {}
+    screened: list[Screened] = []
+    if screen is not None:
+        pool = _interleave([c.photo_id for c in out.candidates[:SCREEN_VOTED]], colours)
+        screened, _ = screen(image, pool, screen_s)
+    ids = _interleave(ids, fit)
+    if screened:
+        # The screen's likely places first; the short lists still get their turn, as the screen cannot
+        # judge a crop that is tiny in its photo (under 8 px in the 64 px tiny image: a small COCO object).
+        good = [s for s in screened if s.score >= SCREEN_MIN]
+        ids, hints = _interleave([s.photo_id for s in good], ids), {s.photo_id: s.scale for s in good if s.scale}
+    return ids, hints
 
 
 def _interleave(a: list[int], b: list[int]) -> list[int]:
     """a[0], b[0], a[1], b[1], ... without repeats: neither shortlist is trusted over the other."""
     out: list[int] = []
+    seen: set[int] = set()
     for i in range(max(len(a), len(b))):
         for lst in (a, b):
-            if i < len(lst) and lst[i] not in out:
+            if i < len(lst) and lst[i] not in seen:
                 out.append(lst[i])
+                seen.add(lst[i])
     return out
 
 
@@ -280,7 +361,7 @@ def _verify_candidates(
             break
         if best_verified and cand.votes < KEEP_VERIFYING * best_verified:
             break
-        if i >= MAX_VERIFY and (hits or time.perf_counter() - t0 > TIME_BUDGET_S):
+        if i >= MAX_VERIFY and (best_verified or time.perf_counter() - t0 > TIME_BUDGET_S):
             break
         photo = photos.get(cand.photo_id)
         if photo is None:
@@ -308,5 +389,6 @@ def _verify_candidates(
             by_content[photo.content_hash] = found
         if found is not None:
             hits.append(_hit(photo, *found, cand.votes, mirrored))
-            best_verified = max(best_verified, cand.votes)
+            if hits[-1].kind == HitKind.EXACT:  # a pattern fit must not stop the search for the source
+                best_verified = max(best_verified, cand.votes)
     return hits

@@ -24,10 +24,16 @@ MAIN_BIN = 0.05  # bins holding at least this share of the crop decide (the rest
 
 
 def containment_shortlist(
-    query: Image.Image, ids: np.ndarray, descriptors: np.ndarray, k: int, exclude: frozenset[int] = frozenset()
+    query: Image.Image,
+    ids: np.ndarray,
+    descriptors: np.ndarray,
+    k: int,
+    exclude: frozenset[int] = frozenset(),
+    keep_unfit: bool = False,
 ) -> list[int]:
     """The ``k`` photos (of ``ids`` with uint8 ``descriptors``) whose colours could hold the largest copy
-    of ``query``, best first (ties: lower id)."""
+    of ``query``, best first (ties: lower id). ``keep_unfit``: also those lacking one of its main colours,
+    last (the stored descriptor rounds a colour under 1/255 of a photo to 0: a 40 px crop's own colour)."""
     if not len(ids) or k <= 0:
         return []
     q = histogram(colour_descriptor(query))
@@ -36,4 +42,4 @@ def containment_shortlist(
     if exclude:
         fits[np.isin(ids, np.fromiter(exclude, np.int64))] = -1.0
     order = np.lexsort((ids, -fits))[:k]
-    return [int(ids[j]) for j in order if fits[j] > 0]  # 0: a main colour of the crop is not in the photo
+    return [int(ids[j]) for j in order if fits[j] > 0 or (keep_unfit and fits[j] == 0)]

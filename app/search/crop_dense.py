@@ -24,12 +24,15 @@ import numpy as np
 from PIL import Image
 
 from app.core.models import HitKind, Photo, SearchHit
+from app.search.crop_screen import contrast_mask
 
 COARSE_SIDE = 320  # long side of the candidate for the scale sweep
 SCALES = np.geomspace(0.06, 0.9, 16)  # query long side as a fraction of the photo's long side
 MIN_NCC = 0.93  # refined correlation needed to report a hit
 MIN_MARGIN = 0.08  # the best place must beat any place a template-width away by this much
 MIN_STD = 4.0  # grey levels: a flat query (sky, a white wall) matches everywhere, so it is not tried
+HINT_SPAN = np.log(1.8)  # with a scale hint, sweep the scales within this factor of it (the screen's step is
+# 1.35, but its estimate from a template of 8-10 px can be a step and more off)
 DENSE_METHOD = "dense correlation"
 BUDGET_S = 0.4  # candidates are correlated in the given order until this much time has passed ...
 MIN_TRIED = 8  # ... but at least this many (quiet, 0.4 s covers 15-20; under load the list still gets a fair try)
@@ -57,8 +60,13 @@ def is_plain(image: Image.Image) -> bool:
     return bool(q.std() < MIN_STD or min(q.shape) < 8)
 
 
-def dense_match(query: Image.Image, photo: Image.Image) -> tuple[float, tuple[float, float, float, float]] | None:
-    """(correlation, box in ``photo`` pixels) of the query's best place, or None if not convincing."""
+def dense_match(
+    query: Image.Image, photo: Image.Image, scale_hint: float | None = None
+) -> tuple[float, tuple[float, float, float, float]] | None:
+    """(correlation, box in ``photo`` pixels) of the query's best place, or None if not convincing.
+
+    ``scale_hint`` (the query's long side as a fraction of the photo's, from ``crop_screen``) narrows the
+    sweep to the scales around it."""
     if is_plain(query):
         return None
     q = _gray(query)
@@ -67,9 +75,11 @@ def dense_match(query: Image.Image, photo: Image.Image) -> tuple[float, tuple[fl
     pc = _resize(p, round(p.shape[1] * f), round(p.shape[0] * f)) if f < 1 else p
     f = pc.shape[1] / p.shape[1]
     pcs = _soft(pc)
+    sums = cv2.integral2(pcs, sdepth=cv2.CV_64F)
     aspect = q.shape[0] / q.shape[1]
     best = (-1.0, 0.0, (0, 0), None)
-    for s in SCALES:
+    scales = SCALES if scale_hint is None else SCALES[np.abs(np.log(SCALES / scale_hint)) <= HINT_SPAN]
+    for s in scales:
         tw = round(s * max(pc.shape) / max(1.0, aspect))
         if aspect > 1:
             tw = round(s * max(pc.shape) / aspect)
@@ -79,7 +89,11 @@ def dense_match(query: Image.Image, photo: Image.Image) -> tuple[float, tuple[fl
         t = _resize(q, tw, th)
         if t.std() < 1.0:
             continue
-        res = cv2.matchTemplate(pcs, _soft(t), cv2.TM_CCOEFF_NORMED)
+        ts = _soft(t)
+        res = cv2.matchTemplate(pcs, ts, cv2.TM_CCOEFF_NORMED)
+        # Only places of the crop's contrast count, for the peak and for the runner-up: a flat or faint
+        # area correlates with anything (``crop_screen``), and would otherwise pass for a rival place.
+        contrast_mask(res, sums, ts.shape, float(((ts - ts.mean()) ** 2).sum()))
         _, val, _, loc = cv2.minMaxLoc(res)
         if val > best[0]:
             best = (float(val), float(tw), loc, res)
@@ -122,21 +136,23 @@ def dense_hits(
     photos_by_ids: Callable[[list[int]], dict[int, Photo]],
     load_photo: Callable[[Photo], Image.Image | None],
     budget_s: float = BUDGET_S,
+    scale_hints: dict[int, float] | None = None,
+    min_tried: int = MIN_TRIED,
 ) -> list[SearchHit]:
     """Dense matches among the given candidates (in order, while the time budget lasts); hits carry
-    the box in full-resolution photo pixels."""
+    the box in full-resolution photo pixels. ``scale_hints``: per photo, the screen's scale."""
     ids = candidate_ids
     photos = photos_by_ids(ids)
     hits = []
     t0 = time.perf_counter()
     for i, pid in enumerate(ids):
-        if i >= MIN_TRIED and time.perf_counter() - t0 > budget_s:
+        if i >= min_tried and time.perf_counter() - t0 > budget_s:
             break
         photo = photos.get(pid)
         img = load_photo(photo) if photo is not None else None
         if img is None:
             continue
-        m = dense_match(image, img)
+        m = dense_match(image, img, (scale_hints or {}).get(pid))
         if m is None:
             continue
         ncc, box = m

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from app.core.models import (
@@ -24,6 +25,7 @@ from app.imaging.thumbnails import read_spool
 from app.search.crop import FEW_KEYPOINTS, ExactResult, PhotoFeatureCache, find_exact
 from app.search.crop_colour import containment_shortlist
 from app.search.crop_dense import dense_hits
+from app.search.crop_screen import Screened, TinyImageCache, screen
 from app.search.query_image import QueryImage
 from app.services.search import SearchMixin
 from app.storage.feature_index import FeatureStore
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 class CropSearchMixin(SearchMixin):
     _feature_store: FeatureStore | None = None
     _photo_features: PhotoFeatureCache | None = None
+    _tiny_images: TinyImageCache | None = None
 
     def search_image(self, image: Path | str | bytes, top: int | None = None) -> SearchResults:
         """Photos containing ``image`` (a file or encoded bytes), verified hits first, each with its box.
@@ -71,17 +74,39 @@ class CropSearchMixin(SearchMixin):
             self._photo_features,
             self._working_image,
             exclude,
-            dense=lambda img, ids: dense_hits(img, ids, self.repo.photos_by_ids, self._working_image),
+            dense=lambda img, ids, hints, budget_s, min_tried: dense_hits(
+                img, ids, self.repo.photos_by_ids, self._working_image, budget_s, hints, min_tried
+            ),
             colour_shortlist=self._colour_shortlist,
+            screen=self._screen,
         )
 
-    def _colour_shortlist(self, image: Image.Image, k: int, exclude: frozenset[int]) -> list[int]:
+    def _screen(self, image: Image.Image, ids: list[int], budget_s: float) -> tuple[list[Screened], list[int]]:
+        """The coarse pixel screen (``crop_screen``) over the photos' grid thumbnails."""
+        if self._tiny_images is None:
+            self._tiny_images = TinyImageCache()
+        cache, hashes = self._tiny_images, {}
+        position = {pid: i for i, pid in enumerate(ids)}
+
+        def tiny(pid: int) -> np.ndarray | None:
+            if pid not in hashes:  # the screen stops when its time is up: look hashes up as it goes
+                batch = ids[position[pid] : position[pid] + 256]
+                hashes.update(dict.fromkeys(batch, ""))
+                hashes.update(self.repo.content_hashes(batch))
+            h = hashes[pid]
+            return cache.get(h, self.paths.thumbnail_for(h)) if h else None
+
+        return screen(image, ids, tiny, budget_s)
+
+    def _colour_shortlist(
+        self, image: Image.Image, k: int, exclude: frozenset[int], keep_unfit: bool = False
+    ) -> list[int]:
         """Photos whose colours could hold ``image`` (``crop_colour``): candidates needing no keypoints."""
         colours = getattr(self, "colours", None)  # the tags mixin's colour store (in ``Library``)
         if colours is None:
             return []
         ids, descriptors = colours().histograms()
-        return containment_shortlist(image, ids, descriptors, k, exclude)
+        return containment_shortlist(image, ids, descriptors, k, exclude, keep_unfit)
 
     def _exact_hits(self, query: SearchQuery, qimg: QueryImage, results: SearchResults) -> list[SearchHit]:
         res = self.exact_search(qimg.image, query.exclude_photo_ids)

@@ -307,3 +307,87 @@ def test_flat_crop_says_the_results_are_uncertain(library):
     res = lib.search_image(_jpeg(Image.new("RGB", (120, 90), (20, 20, 22))))
     assert not [h for h in res.hits if h.kind == HitKind.EXACT]
     assert any("almost no detail" in n and "uncertain" in n for n in res.notes)
+
+
+def _sky(path: Path, seed: int, horizon: float) -> Path:
+    """A cloudy sky over a dark band: smooth, next to no keypoints; the clouds differ per seed, the colours
+    hardly at all."""
+    import cv2
+
+    w, h = 480, 360
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    sky = np.stack([150 + 40 * yy / h, 170 + 30 * yy / h, 215 - 20 * xx / w], -1)
+    clouds = cv2.GaussianBlur(np.random.default_rng(seed).normal(0, 1, (h, w)).astype(np.float32), (0, 0), 9)
+    sky += (clouds / clouds.std() * 10)[..., None]
+    sky[yy > h * horizon] = (30, 35, 30)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sky.clip(0, 255).astype(np.uint8)).save(path, quality=92)
+    return path
+
+
+def test_plain_crop_is_found_among_many_photos_of_the_same_colours(tmp_path):
+    """Twenty skies of the same colours, all holding more of the crop's colours than its own photo: the
+    colour shortlist puts the source last, the coarse screen of the thumbnails first."""
+    photos = tmp_path / "photos"
+    for i in range(20):
+        _sky(photos / f"a{i:02d}.jpg", seed=i, horizon=0.95)
+    source = _sky(photos / "z_source.jpg", seed=99, horizon=0.6)
+    box = (150, 60, 260, 150)  # 6 % of the photo: sky and clouds only
+    crop = Image.open(source).crop(box)
+    with Library.open(tmp_path / "lib", create=True, encoder=None, detector=None) as lib:
+        lib.index([photos])
+        by_colour = lib._colour_shortlist(crop, 64, frozenset())
+        source_id = next(p.id for p in lib.repo.photos_by_ids(by_colour).values() if p.path.endswith("z_source.jpg"))
+        assert by_colour.index(source_id) >= 16  # beyond what the dense path could afford to try
+        top = lib.search_image(_jpeg(crop, 90)).hits[0]
+    assert Path(top.path).name == "z_source.jpg" and _iou(top.box, box) >= 0.8
+    assert top.kind == HitKind.REGION and top.details["method"] == "dense correlation"
+
+
+def test_screen_ignores_flat_areas_and_gives_the_scale():
+    """Normalised correlation makes faint noise (a clear sky, a wall: a grey level or two of JPEG grain)
+    look like texture: such places correlate 0.7 with anything. The crop is the photo's own pixels, so the
+    screen only counts places of the crop's contrast; it ranks the photo holding the crop first and says
+    at which scale."""
+    import cv2
+
+    from app.search.crop_screen import SIDE, screen
+
+    rng = np.random.default_rng(3)
+    textured = cv2.GaussianBlur(rng.normal(128, 40, (48, 64)).astype(np.float32), (0, 0), 1.5)
+    other = cv2.GaussianBlur(rng.normal(128, 40, (48, 64)).astype(np.float32), (0, 0), 1.5)
+    grain = cv2.GaussianBlur(np.round(20 + rng.normal(0, 2, (48, 64))).astype(np.float32), (3, 3), 0)
+    crop = Image.fromarray(textured[10:30, 12:38].clip(0, 255).astype(np.uint8)).resize((130, 100))
+    tiny = {1: grain, 2: textured, 3: other}
+    screened, rest = screen(crop, [1, 3, 2], tiny.get)
+    scores = {s.photo_id: s.score for s in screened}
+    assert not rest and screened[0].photo_id == 2 and scores[2] > 0.9
+    assert scores[1] < 0.0  # no place of the crop's contrast at all
+    assert abs(screened[0].scale - 26 / SIDE) / (26 / SIDE) < 0.3
+
+
+def test_same_pattern_in_another_photo_is_listed_but_not_exact(tmp_path):
+    """A stop sign, a poster or a logo printed the same way in two photos: the homography fits both, but
+    only the photo the crop was cut from agrees with it pixel for pixel around the pattern. The other is
+    listed after it, as a region hit that says why, never as exact."""
+    from app.search.crop import PATTERN_METHOD
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    sign = Image.open(textured_photo(tmp_path / "sign.png", seed=71, size=(300, 220)))
+    a = Image.open(textured_photo(tmp_path / "a.jpg", seed=72, size=(1000, 750))).copy()
+    a.paste(sign, (400, 300))
+    a.save(photos / "a.jpg", quality=90)
+    b = Image.open(textured_photo(tmp_path / "b.jpg", seed=73, size=(1000, 750))).copy()
+    b.paste(sign.point(lambda v: int(255 * (v / 255) ** 1.3)), (150, 100))  # another light
+    b.save(photos / "b.jpg", quality=90)
+    crop = a.crop((340, 250, 760, 570))  # the sign and what is around it in a.jpg
+    with Library.open(tmp_path / "lib", create=True, encoder=None, detector=None) as lib:
+        lib.index([photos])
+        hits = lib.search_image(_jpeg(crop)).hits
+    by_name = {Path(h.path).name: h for h in hits}
+    assert Path(hits[0].path).name == "a.jpg" and hits[0].kind == HitKind.EXACT
+    other = by_name["b.jpg"]
+    assert other.kind == HitKind.REGION and other.details["method"] == PATTERN_METHOD
+    assert other.inliers and other.inliers >= 15
+    assert _iou(other.box, (90, 50, 510, 370)) >= 0.8  # where the crop would sit in b.jpg
