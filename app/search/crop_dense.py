@@ -29,7 +29,9 @@ from app.search.crop_screen import contrast_mask
 COARSE_SIDE = 320  # long side of the candidate for the scale sweep
 SCALES = np.geomspace(0.06, 0.9, 16)  # query long side as a fraction of the photo's long side
 MIN_NCC = 0.93  # refined correlation needed to report a hit
-MIN_MARGIN = 0.08  # the best place must beat any place a template-width away by this much
+MIN_MARGIN = 0.08  # the best place must beat any place a template-width away by this much ...
+MIN_NCC_REPEATED = 0.99  # ... unless it correlates this well at full resolution: a repeated pattern (tiles,
+# windows) has rival places in its own photo, and only the same pixels agree to 0.99 through recompression
 MIN_STD = 4.0  # grey levels: a flat query (sky, a white wall) matches everywhere, so it is not tried
 HINT_SPAN = np.log(1.8)  # with a scale hint, sweep the scales within this factor of it (the screen's step is
 # 1.35, but its estimate from a template of 8-10 px can be a step and more off)
@@ -105,11 +107,10 @@ def dense_match(
     masked = res.copy()
     x0, y0 = loc
     masked[max(0, int(y0 - th)) : int(y0 + th) + 1, max(0, int(x0 - tw)) : int(x0 + tw) + 1] = -1
-    if score - float(masked.max()) < MIN_MARGIN:
-        return None
+    distinct = score - float(masked.max()) >= MIN_MARGIN
     # Refine at full resolution around the coarse place, over a narrow band of scales.
     refined = (-1.0, None)
-    for k in np.linspace(0.94, 1.06, 7):
+    for k in np.linspace(0.9, 1.1, 9):  # the sweep steps by 1.2: its scale can be 10 % off
         w = round(tw / f * k)
         h = round(th / f * k)
         if w < 8 or h < 8 or w > p.shape[1] or h > p.shape[0]:
@@ -125,7 +126,7 @@ def dense_match(
         _, val, _, (lx, ly) = cv2.minMaxLoc(r)
         if val > refined[0]:
             refined = (float(val), (rx0 + lx, ry0 + ly, rx0 + lx + w, ry0 + ly + h))
-    if refined[1] is None or refined[0] < MIN_NCC:
+    if refined[1] is None or refined[0] < (MIN_NCC if distinct else MIN_NCC_REPEATED):
         return None
     return refined[0], tuple(float(v) for v in refined[1])  # type: ignore[return-value]
 

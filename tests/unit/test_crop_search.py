@@ -391,3 +391,24 @@ def test_same_pattern_in_another_photo_is_listed_but_not_exact(tmp_path):
     assert other.kind == HitKind.REGION and other.details["method"] == PATTERN_METHOD
     assert other.inliers and other.inliers >= 15
     assert _iou(other.box, (90, 50, 510, 370)) >= 0.8  # where the crop would sit in b.jpg
+
+
+def test_crop_of_a_repeated_pattern_is_found_by_correlation(tmp_path):
+    """Tiles, windows, a fence: the crop correlates as well with the next tile as with its own place, so
+    the dense path's distinctiveness test cannot pass; a near-perfect correlation at full resolution
+    still names the photo (only the same pixels agree that closely)."""
+    import cv2
+
+    photos = tmp_path / "photos"
+    for i in range(3):
+        textured_photo(photos / f"t{i}.jpg", seed=80 + i)
+    field = cv2.GaussianBlur(np.random.default_rng(8).normal(0, 1, (80, 80)).astype(np.float32), (0, 0), 6)
+    tile = (128 + field / field.std() * 30).clip(0, 255).astype(np.uint8)
+    Image.fromarray(np.tile(tile, (4, 6))).convert("RGB").save(photos / "tiles.jpg", quality=95)
+    box = (80, 80, 160, 160)
+    crop = Image.open(photos / "tiles.jpg").crop(box)
+    with Library.open(tmp_path / "lib", create=True, encoder=None, detector=None) as lib:
+        lib.index([photos])
+        top = lib.search_image(_jpeg(crop, 92)).hits[0]
+    assert Path(top.path).name == "tiles.jpg"
+    assert top.box is not None and abs((top.box[2] - top.box[0]) - 80) <= 8  # one tile, whichever
