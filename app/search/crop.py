@@ -49,7 +49,7 @@ MAX_VERIFY = 8  # candidates verified at most per query (and mirror pass) ...
 MAX_VERIFY_UNFOUND = 12  # ... or this many while none has verified yet (within the time budget): with the
 # geometric vote a missed object or region crop's photo was never at vote rank 9-32 on the full corpus
 KEEP_VERIFYING = 0.2  # verify further candidates while their vote is at least this x the best verified one
-TIME_BUDGET_S = 0.5  # stop verifying more candidates after this long ...
+TIME_BUDGET_S = 0.4  # stop verifying more candidates after this long ...
 MIN_VERIFY = 3  # ... but only once this many have been tried
 MIRROR_VERIFY = 3  # the mirrored pass (no hit unmirrored) verifies only its best few: the geometric vote
 # puts a true photo first, and a query that matched nothing either way should not cost twice the budget
@@ -68,7 +68,7 @@ SCREEN_MIN = 0.8  # true photos screened at 0.84-1.0 on the bench's small crops
 # Time: verification has its own budget (``TIME_BUDGET_S``); a query that found nothing verified then
 # screens and correlates with what is left of ``QUERY_BUDGET_S`` (within these bounds), so a crop that
 # matches nothing still answers in about a second.
-QUERY_BUDGET_S = 1.0
+QUERY_BUDGET_S = 0.9
 SCREEN_BUDGET_S = 0.3
 SCREEN_BUDGET_FEW_S = 0.55
 DENSE_RESERVE_S = 0.35
