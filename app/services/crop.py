@@ -92,7 +92,7 @@ class CropSearchMixin(SearchMixin):
             if pid not in hashes:  # the screen stops when its time is up: look hashes up as it goes
                 batch = ids[position[pid] : position[pid] + 256]
                 hashes.update(dict.fromkeys(batch, ""))
-                hashes.update(self.repo.content_hashes(batch))
+                hashes.update({p.id: p.content_hash for p in self.repo.photos_by_ids(batch).values() if p.content_hash})
             h = hashes[pid]
             return cache.get(h, self.paths.thumbnail_for(h)) if h else None
 

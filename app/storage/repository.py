@@ -116,15 +116,6 @@ class PhotoRepository:
                     out[r.id] = _photo(r)
         return out
 
-    def content_hashes(self, ids: Iterable[int]) -> dict[int, str]:
-        """Content hash by photo id (photos not yet hashed are left out): keys of thumbnails and caches."""
-        wanted, out = list(dict.fromkeys(int(i) for i in ids)), {}
-        with self.engine.connect() as conn:
-            for i in range(0, len(wanted), _CHUNK):
-                q = select(photos.c.id, photos.c.content_hash).where(photos.c.id.in_(wanted[i : i + _CHUNK]))
-                out.update({r.id: r.content_hash for r in conn.execute(q) if r.content_hash})
-        return out
-
     def regions_by_ids(self, ids: Iterable[int]) -> dict[int, Region]:
         """Regions by id (search maps FAISS ids, which are region ids, back to photos and boxes)."""
         wanted, out = list(dict.fromkeys(int(i) for i in ids)), {}
