@@ -6,9 +6,12 @@
 2. Candidates, best vote first, are verified with a homography from full features re-extracted from
    the candidate's working image (spool or file), until the vote falls well below the best verified.
    Verified hits are ranked by how closely the warped photo agrees with the query pixel for pixel,
-   then by inliers (``rank_verified``): the photo the crop was cut from before other shots of it.
+   then by inliers (``rank_verified``): the photo the crop was cut from before other shots of it. A fit
+   whose warped pixels disagree with the crop (``MIN_EXACT_NCC``: another stop sign, the same poster
+   elsewhere) is listed last as a "same pattern" region hit, never as exact.
 3. With no verified hit, the same is tried with the query mirrored, then the dense path
    (``crop_dense``) over the best-voted photos and a colour-containment shortlist (``crop_colour``),
+   the photos a coarse pixel screen of their thumbnails (``crop_screen``) found a likely place in first,
    for crops with too few keypoints or whose codes found no vote; a dense hit's photo is then
    verified with keypoints once more.
 """
@@ -59,7 +62,7 @@ DENSE_CANDIDATES = 4
 DENSE_CANDIDATES_FEW = 12
 FEW_KEYPOINTS = 50
 COLOUR_CANDIDATES = 16  # colour-containment shortlist added to the dense path's candidates (``crop_colour``)
-# With the coarse screen (``crop_screen``), which costs ~1 ms a photo instead of the dense path's 50-80 ms,
+# With the coarse screen (``crop_screen``), which costs 1-4 ms a photo instead of the dense path's 50-80 ms,
 # the pool is far wider (the screen takes it in order while its time lasts) and only photos the screen
 # found a likely place in are correlated.
 SCREEN_VOTED = 64
