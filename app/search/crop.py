@@ -10,18 +10,16 @@
    whose warped pixels disagree with the crop (``MIN_EXACT_NCC``: another stop sign, the same poster
    elsewhere) is listed last as a "same pattern" region hit, never as exact.
 3. With no verified hit, the same is tried with the query mirrored, then the dense path
-   (``crop_dense``) over the best-voted photos and a colour-containment shortlist (``crop_colour``),
+   (``crop_dense``) over the best-voted photos and a colour-containment shortlist (``crop_pool``),
    the photos a coarse pixel screen of their thumbnails (``crop_screen``) found a likely place in first,
-   for crops with too few keypoints or whose codes found no vote; a dense hit's photo is then
-   verified with keypoints once more.
+   for crops with too few keypoints or whose codes found no vote; a dense hit is then verified with
+   keypoints at its place, the photo enlarged there to the query's scale (``crop_verify.verify_at``).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -38,8 +36,16 @@ from app.imaging.local_features import (
     query_frame,
 )
 from app.search.crop_dense import is_plain
-from app.search.crop_screen import Screened
-from app.search.crop_verify import MIN_WARP_NCC, Verification, photometric_check, verify
+from app.search.crop_pool import FEW_KEYPOINTS, ColourFn, ScreenFn, dense_candidates
+from app.search.crop_verify import (
+    MIN_WARP_NCC,
+    CandidateImage,
+    PhotoFeatureCache,
+    Verification,
+    photometric_check,
+    verify,
+    verify_at,
+)
 from app.search.crop_vote import Candidate, hough_vote
 from app.storage.feature_index import Neighbours
 
@@ -56,18 +62,6 @@ TIME_BUDGET_S = 0.4  # stop verifying more candidates after this long ...
 MIN_VERIFY = 3  # ... but only once this many have been tried
 MIRROR_VERIFY = 3  # the mirrored pass (no hit unmirrored) verifies only its best few: the geometric vote
 # puts a true photo first, and a query that matched nothing either way should not cost twice the budget
-# The dense path correlates the query with the best-voted candidates; a keypoint-poor query's vote
-# rests on a handful of matches, so its true photo is often further down and more are tried.
-DENSE_CANDIDATES = 4
-DENSE_CANDIDATES_FEW = 12
-FEW_KEYPOINTS = 50
-COLOUR_CANDIDATES = 16  # colour-containment shortlist added to the dense path's candidates (``crop_colour``)
-# With the coarse screen (``crop_screen``), which costs 1-4 ms a photo instead of the dense path's 50-80 ms,
-# the pool is far wider (the screen takes it in order while its time lasts) and only photos the screen
-# found a likely place in are correlated.
-SCREEN_VOTED = 64
-SCREEN_COLOUR = 1 << 20  # all of them, in colour order: the screen's time decides how far it gets
-SCREEN_MIN = 0.8  # true photos screened at 0.84-1.0 on the bench's small crops
 # Time: verification has its own budget (``TIME_BUDGET_S``); a query that found nothing verified then
 # screens and correlates with what is left of ``QUERY_BUDGET_S`` (within these bounds), so a crop that
 # matches nothing still answers in about a second.
@@ -79,10 +73,13 @@ DENSE_BUDGET_S = 0.4
 DENSE_MIN_TRIED = 8  # dense candidates tried whatever the time (unscreened: vote and colour order) ...
 DENSE_MIN_SCREENED = 4  # ... or, in the screen's order, this many
 
-ColourFn = Callable[[Image.Image, int, frozenset[int], bool], list[int]]
-ScreenFn = Callable[[Image.Image, list[int], float], tuple[list[Screened], list[int]]]
 DenseFn = Callable[[Image.Image, list[int], dict[int, float], float, int], list[SearchHit]]
-DENSE_TO_VERIFY = 2  # dense hits whose photos are then verified with keypoints
+DENSE_TO_VERIFY = 2  # dense hits then verified with keypoints at their place
+# A query frame this much finer than its place in the photo (working pixels per query pixel: a 50 px
+# object, upscaled 7x for SIFT, is at 0.14) has keypoints finer than any the whole photo's SIFT finds
+# there: it is verified at the vote's place, enlarged (``crop_verify.verify_at``).
+ZOOM_BELOW = 0.35
+VOTE_PLACE_MARGIN = 0.5  # of the place's size, on each side: the vote's place is a weighted mean of a few matches
 # Verified hits whose warp residuals (1 - NCC) are within this factor of each other are ranked by inliers.
 NCC_TIE_RATIO = 1.5
 NCC_TIE_FLOOR = 0.002
@@ -128,40 +125,6 @@ def candidates(
         MAX_HAMMING,
         exclude,
     )
-
-
-@dataclass(slots=True)
-class CandidateImage:
-    """What verifying one candidate needs: its full features and its grey working image."""
-
-    feats: Features
-    gray: np.ndarray  # the working image the features were computed on (for ``photometric_check``)
-    scale: float  # full-resolution photo pixels per working-image pixel
-
-
-class PhotoFeatureCache:
-    """Full features of recently verified photos (re-extraction is the costly step of a query)."""
-
-    def __init__(self, size: int = 64) -> None:
-        self._items: OrderedDict[tuple[int, str | None], CandidateImage] = OrderedDict()
-        self._size, self._lock = size, threading.Lock()
-
-    def get(self, photo: Photo, load: Callable[[Photo], Image.Image | None]) -> CandidateImage | None:
-        key = (photo.id, photo.content_hash)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        img = load(photo)
-        if img is None:
-            return None
-        g = gray(img)
-        value = CandidateImage(full_features(g), g, (photo.width or img.width) / img.width)
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return value
 
 
 def _hit(photo: Photo, v: Verification, ncc: float, votes: float, mirrored: bool) -> SearchHit:
@@ -259,19 +222,15 @@ def find_exact(
         # A query with few keypoints spent next to nothing on verification: its screen may use that time.
         cap = SCREEN_BUDGET_FEW_S if out.query_keypoints < FEW_KEYPOINTS else SCREEN_BUDGET_S
         screen_s = min(cap, max(0.1, QUERY_BUDGET_S - DENSE_RESERVE_S - (time.perf_counter() - t0)))
-        ids, hints = _dense_candidates(image, out, exclude, colour_shortlist, screen, screen_s)
+        ids, hints = dense_candidates(image, out, exclude, colour_shortlist, screen, screen_s)
         dense_s = min(DENSE_BUDGET_S, max(0.15, QUERY_BUDGET_S - (time.perf_counter() - t0)))
         # The screen orders the candidates well: fewer need trying whatever the load.
         out.hits = dense(image, ids, hints, dense_s, DENSE_MIN_SCREENED if hints else DENSE_MIN_TRIED)
         out.dense = bool(out.hits)
         if out.hits and first is not None:
-            # Correlation found the place; the photo's full keypoints may still verify it (a tiny object
-            # crop: its codes were too far from the photo's to vote, its descriptors are not).
-            votes = {c.photo_id: c.votes for c in out.candidates}
-            again = [Candidate(h.photo_id, votes.get(h.photo_id, 0.0)) for h in out.hits[:DENSE_TO_VERIFY]]
-            t1 = time.perf_counter()
-            verified = _verify_candidates(*first, again, photos_by_ids, cache, load_photo, False, t1, out)
-            exact = [h for h in verified if h.kind == HitKind.EXACT]
+            # Correlation found the place; the query's keypoints may verify it there, with the photo
+            # enlarged to the query's scale (a tiny object: ``crop_verify.verify_at``).
+            exact = _verify_places(*first, out.hits[:DENSE_TO_VERIFY], photos_by_ids, load_photo, out)
             if exact:
                 done = {h.photo_id for h in exact}
                 out.hits = rank_verified(exact) + [h for h in out.hits if h.photo_id not in done]
@@ -292,54 +251,52 @@ def _with_pattern(out: ExactResult, pattern: list[SearchHit]) -> ExactResult:
     return out
 
 
-def _dense_candidates(
-    image: Image.Image,
+def _verify_places(
+    feats: Features,
+    qgray: np.ndarray,
+    size: tuple[float, float],
+    hits: list[SearchHit],
+    photos_by_ids: Callable[[list[int]], dict[int, Photo]],
+    load_photo: Callable[[Photo], Image.Image | None],
     out: ExactResult,
-    exclude: frozenset[int],
-    colour_shortlist: ColourFn | None,
-    screen: ScreenFn | None,
-    screen_s: float,
-) -> tuple[list[int], dict[int, float]]:
-    """The photos the dense path correlates, in order, and the scale each screened one matched at.
-
-    The best-voted few interleaved with the colour shortlist's first 16; with a screen, many more of
-    both are screened (in that order while its time lasts) and the photos it found a likely place in,
-    best first, are interleaved with those."""
-    few = out.query_keypoints < FEW_KEYPOINTS
-    if out.plain:
-        return [], {}  # correlation peaks everywhere on a flat query (``crop_dense.is_plain``)
-    ids = [c.photo_id for c in out.candidates[: DENSE_CANDIDATES_FEW if few else DENSE_CANDIDATES]]
-    colours: list[int] = []
-    fit: list[int] = []
-    if colour_shortlist is not None:
-        # The screen's pool is every photo, in colour order (a tiny crop's own colour can round to 0 in
-        # its photo's stored descriptor); the dense path's own list only those that can hold the crop.
-        colours = colour_shortlist(image, SCREEN_COLOUR, exclude, True) if screen else []
-        fit = colour_shortlist(image, COLOUR_CANDIDATES, exclude, False)
-    hints: dict[int, float] = {}
-    screened: list[Screened] = []
-    if screen is not None:
-        pool = _interleave([c.photo_id for c in out.candidates[:SCREEN_VOTED]], colours)
-        screened, _ = screen(image, pool, screen_s)
-    ids = _interleave(ids, fit)
-    if screened:
-        # The screen's likely places first; the short lists still get their turn, as the screen cannot
-        # judge a crop that is tiny in its photo (under 8 px in the 64 px tiny image: a small COCO object).
-        good = [s for s in screened if s.score >= SCREEN_MIN]
-        ids, hints = _interleave([s.photo_id for s in good], ids), {s.photo_id: s.scale for s in good if s.scale}
-    return ids, hints
+) -> list[SearchHit]:
+    """The dense hits verified with keypoints at their place (``verify_at``), as exact hits."""
+    photos = photos_by_ids([h.photo_id for h in hits])
+    votes = {c.photo_id: c.votes for c in out.candidates}
+    found = []
+    for h in hits:
+        photo = photos.get(h.photo_id)
+        img = load_photo(photo) if photo is not None and h.box is not None and len(feats) else None
+        if img is None:
+            continue
+        out.verified_tried += 1
+        out.tried.add(photo.id)
+        g = gray(img)
+        s = (photo.width or img.width) / img.width
+        v = verify_at(feats, size, g, tuple(c / s for c in h.box), s)  # type: ignore[union-attr, arg-type]
+        if v is None:
+            continue
+        ncc = photometric_check(qgray, g, v.homography)
+        log.debug("crop search: %s verified at its place, %d inliers, warp NCC %.3f", photo.path, v.inliers, ncc)
+        if v.weak and ncc < MIN_WARP_NCC:
+            continue
+        hit = _hit(photo, v, ncc, votes.get(photo.id, 0.0), False)
+        if hit.kind == HitKind.EXACT:
+            found.append(hit)
+    return found
 
 
-def _interleave(a: list[int], b: list[int]) -> list[int]:
-    """a[0], b[0], a[1], b[1], ... without repeats: neither shortlist is trusted over the other."""
-    out: list[int] = []
-    seen: set[int] = set()
-    for i in range(max(len(a), len(b))):
-        for lst in (a, b):
-            if i < len(lst) and lst[i] not in seen:
-                out.append(lst[i])
-                seen.add(lst[i])
-    return out
+def _verify_one(
+    feats: Features, size: tuple[float, float], cand: Candidate, loaded: CandidateImage, mirrored: bool
+) -> Verification | None:
+    """``verify`` against the whole photo, or at the vote's place if the query is far finer there."""
+    if cand.place is None or cand.place[2] >= ZOOM_BELOW:
+        return verify(feats, size, loaded.feats, loaded.scale, mirrored)
+    cx, cy, scale, turn = cand.place
+    c, s = abs(np.cos(turn)), abs(np.sin(turn))
+    hx, hy = scale * (c * size[0] + s * size[1]) / 2, scale * (s * size[0] + c * size[1]) / 2
+    box = (cx - hx, cy - hy, cx + hx, cy + hy)
+    return verify_at(feats, size, loaded.gray, box, loaded.scale, 1 / scale, VOTE_PLACE_MARGIN, mirrored)
 
 
 def _verify_candidates(
@@ -379,7 +336,7 @@ def _verify_candidates(
             continue
         out.verified_tried += 1
         out.tried.add(photo.id)
-        v = verify(feats, size, loaded.feats, loaded.scale, mirrored)
+        v = _verify_one(feats, size, cand, loaded, mirrored)
         found = None
         if v is not None:
             # The photo warped back into the query's frame: how closely it agrees pixel for pixel decides

@@ -6,13 +6,17 @@ image*, so a false one is worse than a miss (the semantic path and lower ranks c
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from PIL import Image
 
-from app.core.models import Box
-from app.imaging.local_features import Features
+from app.core.models import Box, Photo
+from app.imaging.local_features import MAX_PHOTO_KEYPOINTS, Features, full_features, gray
 
 RATIO = 0.8  # Lowe's ratio test within one photo (duplicates across photos are handled by the vote)
 MIN_INLIERS = 15  # below ~10-12, logos and signs verify on the wrong photo; see docs/crop-search.md
@@ -27,6 +31,12 @@ MIN_WARP_NCC = 0.85  # true weak fits measured 0.91-1.0 on the corpus
 REPROJ_PX = 4.0  # RANSAC threshold in working-image pixels of the candidate
 MAX_SIDE_RATIO = 4.0  # projected quad: opposite sides may differ at most this much (strong perspective)
 MIN_SCALE, MAX_SCALE = 0.03, 12.0  # linear size of the query in the photo relative to the query itself
+# Verifying at a known place (``verify_at``): the photo around it, enlarged to the query frame's scale.
+ZOOM_MARGIN = 0.25  # of the place's width and height, on each side (a correlation box is a few % off)
+MAX_ZOOM = 12.0
+# ... to half the query frame's scale: SIFT's first octave works on the image doubled, so the query's finest
+# keypoints still have their counterparts, and the region costs a quarter of the time (~50 ms, not ~190).
+ZOOM_FRACTION = 0.5
 
 
 @dataclass(slots=True)
@@ -150,3 +160,92 @@ def photometric_check(query_gray: np.ndarray, photo_gray: np.ndarray, H: np.ndar
     if a.std() < 1.0 or b.std() < 1.0:
         return 0.0
     return float(cv2.matchTemplate(b, a, cv2.TM_CCOEFF_NORMED)[0, 0])
+
+
+def verify_at(
+    query: Features,
+    query_size: tuple[float, float],
+    photo_gray: np.ndarray,
+    place: Box,
+    photo_scale: float,
+    zoom: float | None = None,
+    margin: float = ZOOM_MARGIN,
+    mirrored: bool = False,
+) -> Verification | None:
+    """``verify`` against the photo around ``place`` (working-image pixels: where a correlation found the
+    query), enlarged so the place is as large as the query frame; the result is in whole-photo terms.
+
+    A 50 px object's keypoints in the query frame (upscaled 7x, ``local_features.query_frame``) are
+    finer than any the whole photo's SIFT finds there, so its verification fails (4-12 inliers); at the
+    same scale the same pixels give 16-220 (bench object crops the dense path found, docs/crop-search.md).
+    ``zoom``: query-frame pixels per photo pixel, if the place is not the query's upright box (a vote's
+    place of a turned query). The acceptance rules are ``verify``'s; ``homography`` maps the query
+    frame to the working image.
+    """
+    x0, y0, x1, y1 = place
+    pw, ph = max(1.0, x1 - x0), max(1.0, y1 - y0)
+    z = min(MAX_ZOOM, zoom or max(query_size[0] / pw, query_size[1] / ph)) * ZOOM_FRACTION
+    rx0, ry0 = int(max(0, x0 - margin * pw)), int(max(0, y0 - margin * ph))
+    rx1 = int(min(photo_gray.shape[1], x1 + margin * pw + 1))
+    ry1 = int(min(photo_gray.shape[0], y1 + margin * ph + 1))
+    if rx1 - rx0 < 8 or ry1 - ry0 < 8:
+        return None
+    size = (max(1, round((rx1 - rx0) * z)), max(1, round((ry1 - ry0) * z)))
+    zoomed = cv2.resize(photo_gray[ry0:ry1, rx0:rx1], size, interpolation=cv2.INTER_CUBIC if z > 1 else cv2.INTER_AREA)
+    v = verify(query, query_size, full_features(zoomed, MAX_PHOTO_KEYPOINTS), 1.0, mirrored)
+    if v is None:
+        return None
+    to_photo = np.array([[1 / z, 0, rx0], [0, 1 / z, ry0], [0, 0, 1]], np.float64)
+    full = (np.array(v.outline, np.float64) / z + (rx0, ry0)) * photo_scale
+    pw_full, ph_full = photo_gray.shape[1] * photo_scale, photo_gray.shape[0] * photo_scale
+    box = (
+        float(max(0.0, full[:, 0].min())),
+        float(max(0.0, full[:, 1].min())),
+        float(min(pw_full, full[:, 0].max())),
+        float(min(ph_full, full[:, 1].max())),
+    )
+    outline = tuple((float(x), float(y)) for x, y in full)
+    return Verification(v.inliers, v.matches, outline, box, to_photo @ v.homography, v.weak)
+
+
+class CandidateImage:
+    """What verifying one candidate needs: its grey working image and, made on first use, its full
+    features (a tiny crop is verified at its place instead, ``verify_at``)."""
+
+    __slots__ = ("_feats", "gray", "scale")
+
+    def __init__(self, gray: np.ndarray, scale: float) -> None:
+        self.gray = gray  # the working image the features are computed on (for ``photometric_check``)
+        self.scale = scale  # full-resolution photo pixels per working-image pixel
+        self._feats: Features | None = None
+
+    @property
+    def feats(self) -> Features:
+        if self._feats is None:  # two threads may both compute it: the same result, no harm
+            self._feats = full_features(self.gray)
+        return self._feats
+
+
+class PhotoFeatureCache:
+    """Full features of recently verified photos (re-extraction is the costly step of a query)."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._items: OrderedDict[tuple[int, str | None], CandidateImage] = OrderedDict()
+        self._size, self._lock = size, threading.Lock()
+
+    def get(self, photo: Photo, load: Callable[[Photo], Image.Image | None]) -> CandidateImage | None:
+        key = (photo.id, photo.content_hash)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        img = load(photo)
+        if img is None:
+            return None
+        g = gray(img)
+        value = CandidateImage(g, (photo.width or img.width) / img.width)
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value

@@ -32,6 +32,9 @@ MIN_POSITION_BIN = 8.0  # working-image pixels
 class Candidate:
     photo_id: int
     votes: float
+    # Where the best bin's matches put the query: centre x, y in working-image pixels, scale (working
+    # pixels per query-frame pixel) and rotation (radians); their weighted mean. None: not from a vote.
+    place: tuple[float, float, float, float] | None = None
 
 
 def _first_per_group(keys: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -104,8 +107,18 @@ def hough_vote(
         keys.append((((pid * ANGLE_BINS + a) * 64 + sb) * 4096 + xb) * 4096 + yb)
         weights.append(w)
     uniq, inv = np.unique(np.concatenate(keys), return_inverse=True)
-    sums = np.bincount(inv, np.concatenate(weights))
+    weights_all = np.concatenate(weights)
+    sums = np.bincount(inv, weights_all)
     owner = uniq // (ANGLE_BINS * 64 * 4096 * 4096)
     best = _first_per_group(owner, np.lexsort((-sums, owner)))
     order = best[np.argsort(-sums[best], kind="stable")]
-    return [Candidate(int(owner[i]), float(sums[i])) for i in order]
+    # The place each bin's matches agree on (turns averaged as unit vectors: 350 and 10 degrees are close).
+    px, py, ps, pc, pss = (
+        np.bincount(inv, weights_all * np.tile(v, 16))[order] / np.maximum(sums[order], 1e-12)
+        for v in (cx, cy, np.log2(scale), c, s)
+    )
+    turns = np.arctan2(pss, pc)
+    return [
+        Candidate(int(owner[i]), float(sums[i]), (float(px[j]), float(py[j]), float(2 ** ps[j]), float(turns[j])))
+        for j, i in enumerate(order)
+    ]

@@ -187,6 +187,9 @@ def test_few_matches_agreeing_on_one_placement_outvote_many_chance_matches():
     cands = hough_vote(dist, photo_ids, rows, geometry, q_xy, q_shape, (200, 200), 40)
     assert [c.photo_id for c in cands][:1] == [1]
     assert cands[0].votes > 1.5 * cands[1].votes  # a plain count would give photo 2 twice the votes
+    # ... and the place they agree on: the query's centre (100, 100) lands at (300, 100), half size, turned.
+    cx, cy, s, t = cands[0].place
+    assert abs(cx - 300) < 2 and abs(cy - 100) < 2 and abs(s - 0.5) < 0.02 and abs(t - turn) < 0.05
 
 
 def test_large_library_index_finds_the_crop_and_forgets_deleted_photos(tmp_path, monkeypatch):
