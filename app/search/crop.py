@@ -35,10 +35,11 @@ from app.imaging.local_features import (
     gray,
     query_frame,
 )
-from app.search.crop_dense import is_plain
+from app.search.crop_dense import is_plain, match_at
 from app.search.crop_pool import FEW_KEYPOINTS, ColourFn, ScreenFn, dense_candidates
 from app.search.crop_verify import (
     MIN_WARP_NCC,
+    WEAK_MIN_INLIERS,
     CandidateImage,
     PhotoFeatureCache,
     Verification,
@@ -78,8 +79,10 @@ DENSE_TO_VERIFY = 2  # dense hits then verified with keypoints at their place
 # A query frame this much finer than its place in the photo (working pixels per query pixel: a 50 px
 # object, upscaled 7x for SIFT, is at 0.14) has keypoints finer than any the whole photo's SIFT finds
 # there: it is verified at the vote's place, enlarged (``crop_verify.verify_at``).
-ZOOM_BELOW = 0.35
-VOTE_PLACE_MARGIN = 0.5  # of the place's size, on each side: the vote's place is a weighted mean of a few matches
+ZOOM_BELOW = 0.5
+AT_PLACE_UPSCALE = 2.0  # a query its SIFT frame enlarges this much (under 180 px) is verified at places only
+PLACE_CANDIDATES = 48  # vote candidates tried at most, those after ``MAX_VERIFY_UNFOUND`` only at such a place
+PLACE_MIN_NCC = 0.8  # correlation at the vote's place needed to verify there (true tiny objects: 0.97-0.99)
 # Verified hits whose warp residuals (1 - NCC) are within this factor of each other are ranked by inliers.
 NCC_TIE_RATIO = 1.5
 NCC_TIE_FLOOR = 0.002
@@ -212,8 +215,18 @@ def find_exact(
         cands = candidates(feats, size, search_codes, exclude)
         if not mirrored:
             out.candidates = cands
+        # A small query (upscaled for SIFT) is verified at each candidate's place, checked in a few ms
+        # (``_verify_one``), so more of its candidates are tried; so are those a larger query is tiny in.
+        at_place = f >= AT_PLACE_UPSCALE
         shortlist = cands[: MIRROR_VERIFY if mirrored else MAX_VERIFY_UNFOUND]
-        hits = _verify_candidates(feats, qgray, size, shortlist, photos_by_ids, cache, load_photo, mirrored, t0, out)
+        if len(feats) < WEAK_MIN_INLIERS:
+            shortlist = []  # too few keypoints for any fit: the screen and the dense path get the time
+        elif not mirrored and len(feats) >= FEW_KEYPOINTS:  # a few keypoints' vote is mostly chance
+            more = cands[MAX_VERIFY_UNFOUND:PLACE_CANDIDATES]
+            shortlist += [c for c in more if c.place and (at_place or c.place[2] < ZOOM_BELOW)]
+        hits = _verify_candidates(
+            feats, qgray, size, shortlist, photos_by_ids, cache, load_photo, mirrored, t0, out, at_place
+        )
         pattern += [h for h in hits if h.kind != HitKind.EXACT]
         if any(h.kind == HitKind.EXACT for h in hits):
             out.hits, out.mirrored = [h for h in hits if h.kind == HitKind.EXACT], mirrored
@@ -287,16 +300,24 @@ def _verify_places(
 
 
 def _verify_one(
-    feats: Features, size: tuple[float, float], cand: Candidate, loaded: CandidateImage, mirrored: bool
+    feats: Features,
+    qgray: np.ndarray,
+    size: tuple[float, float],
+    cand: Candidate,
+    loaded: CandidateImage,
+    mirrored: bool,
+    at_place: bool = False,
 ) -> Verification | None:
-    """``verify`` against the whole photo, or at the vote's place if the query is far finer there."""
-    if cand.place is None or cand.place[2] >= ZOOM_BELOW:
+    """``verify`` against the whole photo, or at the vote's place if the query is far finer there, and only
+    if its pixels correlate there (``match_at``: most candidates of a tiny crop are chance votes, dismissed
+    in a few milliseconds instead of a SIFT pass each)."""
+    if cand.place is None or (cand.place[2] >= ZOOM_BELOW and not at_place):
         return verify(feats, size, loaded.feats, loaded.scale, mirrored)
     cx, cy, scale, turn = cand.place
-    c, s = abs(np.cos(turn)), abs(np.sin(turn))
-    hx, hy = scale * (c * size[0] + s * size[1]) / 2, scale * (s * size[0] + c * size[1]) / 2
-    box = (cx - hx, cy - hy, cx + hx, cy + hy)
-    return verify_at(feats, size, loaded.gray, box, loaded.scale, 1 / scale, VOTE_PLACE_MARGIN, mirrored)
+    ncc, at, k = match_at(qgray, loaded.gray, (cx, cy), (scale * size[0], scale * size[1]), turn)
+    if at is None or ncc < PLACE_MIN_NCC:
+        return None
+    return verify_at(feats, size, loaded.gray, at, loaded.scale, 1 / (scale * k), mirrored=mirrored)
 
 
 def _verify_candidates(
@@ -310,6 +331,7 @@ def _verify_candidates(
     mirrored: bool,
     t0: float,
     out: ExactResult,
+    at_place: bool = False,
 ) -> list[SearchHit]:
     shortlist = cands
     photos = photos_by_ids([c.photo_id for c in shortlist])
@@ -336,7 +358,7 @@ def _verify_candidates(
             continue
         out.verified_tried += 1
         out.tried.add(photo.id)
-        v = _verify_one(feats, size, cand, loaded, mirrored)
+        v = _verify_one(feats, qgray, size, cand, loaded, mirrored, at_place)
         found = None
         if v is not None:
             # The photo warped back into the query's frame: how closely it agrees pixel for pixel decides

@@ -98,9 +98,18 @@ def _plausible(quad: np.ndarray, corners: np.ndarray, photo_size: tuple[int, int
 
 
 def verify(
-    query: Features, query_size: tuple[float, float], photo: Features, photo_scale: float, mirrored: bool = False
+    query: Features,
+    query_size: tuple[float, float],
+    photo: Features,
+    photo_scale: float,
+    mirrored: bool = False,
+    similarity: bool = False,
 ) -> Verification | None:
     """Fit a homography query -> photo; None unless it passes every check.
+
+    With ``similarity`` the fit is a rotation, scale and shift (4 unknowns, not 8): what a tiny crop
+    needs, whose 8-15 matches may lie nearly on a line (a 35 px wide strip of a door frame) and leave a
+    homography free to bend where there are none.
 
     ``query_size`` is the (width, height) of the frame the query features live in; ``photo_scale``
     maps the photo features' pixels to the full-resolution photo. With ``mirrored`` the query
@@ -110,7 +119,11 @@ def verify(
     qp, pp = match(query, photo)
     if len(qp) < WEAK_MIN_INLIERS:
         return None
-    H, mask = cv2.findHomography(qp, pp, cv2.USAC_MAGSAC, REPROJ_PX, maxIters=2000, confidence=0.999)
+    if similarity:
+        A, mask = cv2.estimateAffinePartial2D(qp, pp, method=cv2.RANSAC, ransacReprojThreshold=REPROJ_PX, maxIters=2000)
+        H = None if A is None else np.vstack([A, [0.0, 0.0, 1.0]])
+    else:
+        H, mask = cv2.findHomography(qp, pp, cv2.USAC_MAGSAC, REPROJ_PX, maxIters=2000, confidence=0.999)
     if H is None or mask is None:
         return None
     inliers = int(mask.sum())
@@ -178,8 +191,9 @@ def verify_at(
     A 50 px object's keypoints in the query frame (upscaled 7x, ``local_features.query_frame``) are
     finer than any the whole photo's SIFT finds there, so its verification fails (4-12 inliers); at the
     same scale the same pixels give 16-220 (bench object crops the dense path found, docs/crop-search.md).
-    ``zoom``: query-frame pixels per photo pixel, if the place is not the query's upright box (a vote's
-    place of a turned query). The acceptance rules are ``verify``'s; ``homography`` maps the query
+    ``zoom``: query-frame pixels per photo pixel, if the place is not the query's upright box (a
+    turned query). The fit is a similarity (``verify``'s ``similarity``: at this size perspective is
+    nil and the matches are few), its acceptance rules ``verify``'s; ``homography`` maps the query
     frame to the working image.
     """
     x0, y0, x1, y1 = place
@@ -192,7 +206,7 @@ def verify_at(
         return None
     size = (max(1, round((rx1 - rx0) * z)), max(1, round((ry1 - ry0) * z)))
     zoomed = cv2.resize(photo_gray[ry0:ry1, rx0:rx1], size, interpolation=cv2.INTER_CUBIC if z > 1 else cv2.INTER_AREA)
-    v = verify(query, query_size, full_features(zoomed, MAX_PHOTO_KEYPOINTS), 1.0, mirrored)
+    v = verify(query, query_size, full_features(zoomed, MAX_PHOTO_KEYPOINTS), 1.0, mirrored, similarity=True)
     if v is None:
         return None
     to_photo = np.array([[1 / z, 0, rx0], [0, 1 / z, ry0], [0, 0, 1]], np.float64)
