@@ -55,3 +55,16 @@ def test_verification_at_the_wrong_place_finds_nothing(tmp_path):
     img, box = _photo_with_small_object(tmp_path)
     feats, _, size = _query(img, box, 34)
     assert verify_at(feats, size, gray(img), (100, 300, 148, 348), photo_scale=1.0) is None
+
+
+def test_dense_hits_as_close_in_correlation_are_ranked_by_colour():
+    """A burst frame correlates as well as the source (exposure does not count); its colours are off."""
+    from app.core.models import HitKind, SearchHit
+    from app.search.crop_dense import rank_dense
+
+    def hit(pid: int, ncc: float, offset: float) -> SearchHit:
+        details = {"ncc": ncc, "colour_offset": offset}
+        return SearchHit(photo_id=pid, path=f"/p/{pid}.jpg", score=ncc, kind=HitKind.REGION, details=details)
+
+    burst, source, other = hit(1, 0.9933, 0.95), hit(2, 0.9899, 0.15), hit(3, 0.95, 0.0)
+    assert [h.photo_id for h in rank_dense([burst, other, source])] == [2, 1, 3]
