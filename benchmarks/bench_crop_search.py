@@ -505,6 +505,11 @@ def run_scale(args) -> dict:
             same_source = top.split("_")[-1] == d.name.split("_")[-1]
             r1.append(bool(top) and (top == str(d) or (same_source and res.hits[0].kind == HitKind.EXACT)))
             verified.append(bool(res.hits and res.hits[0].kind == HitKind.EXACT))
+            if args.verbose:
+                kind = res.hits[0].kind.value if res.hits else "-"
+                more = [(Path(h.path).name, h.kind.value, h.details.get("ncc")) for h in res.hits[:3]]
+                line = f"{n} {d.name} -> {Path(top).name or '-'} {kind} ok={r1[-1]} {lat[-1]:.2f}s {more}"
+                print(line, file=sys.stderr)
         n, stored = lib.features().stored_bytes()
         index = lib.features().get()
         files = lib.features().file_bytes()
@@ -537,6 +542,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=int, default=0, help="random subset of the corpus (0 = all)")
     ap.add_argument("--queries", type=int, default=100, help="queries per kind")
+    ap.add_argument("--verbose", action="store_true", help="--scale: one line per query on stderr")
     ap.add_argument("--scale", type=int, default=0, help="index this many generated variants instead")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument(

@@ -39,7 +39,7 @@ MIN_STD = 4.0  # grey levels: a flat query (sky, a white wall) matches everywher
 HINT_SPAN = np.log(1.8)  # with a scale hint, sweep the scales within this factor of it (the screen's step is
 # 1.35, but its estimate from a template of 8-10 px can be a step and more off)
 DENSE_METHOD = "dense correlation"
-NCC_TIE = 0.005  # dense hits this close in correlation are ranked by colour (``rank_dense``)
+NCC_TIE = 0.02  # dense hits this close in correlation are ranked by colour (``rank_dense``)
 BUDGET_S = 0.4  # candidates are correlated in the given order until this much time has passed ...
 MIN_TRIED = 8  # ... but at least this many (quiet, 0.4 s covers 15-20; under load the list still gets a fair try)
 
@@ -248,8 +248,9 @@ def _colour_offset(query: Image.Image, photo: Image.Image, box: Box) -> float:
 def rank_dense(hits: list[SearchHit]) -> list[SearchHit]:
     """By correlation; hits within ``NCC_TIE`` of a group's best by how close their mean colour is to the
     query's. A burst frame can correlate as well as the photo the crop was cut from (0.9933 against
-    0.9899: correlation ignores exposure), but only the source has the crop's colours to the level
-    (0.2 against 1.0 on that bench query)."""
+    0.9899: correlation ignores exposure and colour), and a sharper, colour-shifted copy better (0.9833
+    against 0.9726), but only the source has the crop's colours to the level (offsets of 0.2 against
+    1.0 and 30 on those bench queries)."""
     ordered = sorted(hits, key=lambda h: -h.score)
     groups: list[list[SearchHit]] = []
     for h in ordered:

@@ -68,3 +68,6 @@ def test_dense_hits_as_close_in_correlation_are_ranked_by_colour():
 
     burst, source, other = hit(1, 0.9933, 0.95), hit(2, 0.9899, 0.15), hit(3, 0.95, 0.0)
     assert [h.photo_id for h in rank_dense([burst, other, source])] == [2, 1, 3]
+    # A sharper copy with its colours shifted correlates better still; the source keeps its colours.
+    copy, source = hit(4, 0.9833, 30.4), hit(5, 0.9726, 0.21)
+    assert [h.photo_id for h in rank_dense([copy, source])] == [5, 4]
