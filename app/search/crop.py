@@ -32,7 +32,6 @@ from app.imaging.local_features import (
     Features,
     binary_codes,
     full_features,
-    gray,
     query_frame,
 )
 from app.search.crop_dense import is_plain, match_at
@@ -243,7 +242,7 @@ def find_exact(
         if out.hits and first is not None:
             # Correlation found the place; the query's keypoints may verify it there, with the photo
             # enlarged to the query's scale (a tiny object: ``crop_verify.verify_at``).
-            exact = _verify_places(*first, out.hits[:DENSE_TO_VERIFY], photos_by_ids, load_photo, out)
+            exact = _verify_places(*first, out.hits[:DENSE_TO_VERIFY], photos_by_ids, cache, load_photo, out)
             if exact:
                 done = {h.photo_id for h in exact}
                 out.hits = rank_verified(exact) + [h for h in out.hits if h.photo_id not in done]
@@ -270,6 +269,7 @@ def _verify_places(
     size: tuple[float, float],
     hits: list[SearchHit],
     photos_by_ids: Callable[[list[int]], dict[int, Photo]],
+    cache: PhotoFeatureCache,
     load_photo: Callable[[Photo], Image.Image | None],
     out: ExactResult,
 ) -> list[SearchHit]:
@@ -279,13 +279,12 @@ def _verify_places(
     found = []
     for h in hits:
         photo = photos.get(h.photo_id)
-        img = load_photo(photo) if photo is not None and h.box is not None and len(feats) else None
-        if img is None:
+        loaded = cache.get(photo, load_photo) if photo is not None and h.box is not None and len(feats) else None
+        if loaded is None:
             continue
         out.verified_tried += 1
         out.tried.add(photo.id)
-        g = gray(img)
-        s = (photo.width or img.width) / img.width
+        g, s = loaded.gray, loaded.scale
         v = verify_at(feats, size, g, tuple(c / s for c in h.box), s)  # type: ignore[union-attr, arg-type]
         if v is None:
             continue
