@@ -34,7 +34,7 @@ from app.imaging.local_features import (
     full_features,
     query_frame,
 )
-from app.search.crop_dense import is_plain, match_at
+from app.search.crop_dense import UPRIGHT, is_plain, match_at
 from app.search.crop_pool import FEW_KEYPOINTS, ColourFn, ScreenFn, dense_candidates
 from app.search.crop_verify import (
     MIN_WARP_NCC,
@@ -80,8 +80,13 @@ DENSE_TO_VERIFY = 2  # dense hits then verified with keypoints at their place
 # there: it is verified at the vote's place, enlarged (``crop_verify.verify_at``).
 ZOOM_BELOW = 0.5
 AT_PLACE_UPSCALE = 2.0  # a query its SIFT frame enlarges this much (under 180 px) is verified at places only
+WHOLE_TOO = 3  # the best-voted candidates are also verified whole when verification at their place fails ...
+WHOLE_TOO_UPSCALE = 3.0  # ... unless SIFT enlarges the query more than this (under 120 px): a tiny object's
+# whole-photo fit fails anyway and the time is the screen's (with it, object recall@1 0.96 -> 0.94)
 PLACE_CANDIDATES = 48  # vote candidates tried at most, those after ``MAX_VERIFY_UNFOUND`` only at such a place
-PLACE_MIN_NCC = 0.8  # correlation at the vote's place needed to verify there (true tiny objects: 0.97-0.99)
+PLACE_MIN_NCC = 0.8  # correlation at the vote's place needed to verify there (true tiny objects: 0.97-0.99) ...
+PLACE_MIN_NCC_TURNED = 0.65  # ... or at a turned place, where resampling the turned template costs correlation
+# (a smooth 120 px crop of a photo turned 30 degrees: 0.754 at its place; chance places 0.2-0.7)
 # Verified hits whose warp residuals (1 - NCC) are within this factor of each other are ranked by inliers.
 NCC_TIE_RATIO = 1.5
 NCC_TIE_FLOOR = 0.002
@@ -223,8 +228,9 @@ def find_exact(
         elif not mirrored and len(feats) >= FEW_KEYPOINTS:  # a few keypoints' vote is mostly chance
             more = cands[MAX_VERIFY_UNFOUND:PLACE_CANDIDATES]
             shortlist += [c for c in more if c.place and (at_place or c.place[2] < ZOOM_BELOW)]
+        whole_too = WHOLE_TOO if f <= WHOLE_TOO_UPSCALE else 0
         hits = _verify_candidates(
-            feats, qgray, size, shortlist, photos_by_ids, cache, load_photo, mirrored, t0, out, at_place
+            feats, qgray, size, shortlist, photos_by_ids, cache, load_photo, mirrored, t0, out, at_place, whole_too
         )
         pattern += [h for h in hits if h.kind != HitKind.EXACT]
         if any(h.kind == HitKind.EXACT for h in hits):
@@ -306,17 +312,22 @@ def _verify_one(
     loaded: CandidateImage,
     mirrored: bool,
     at_place: bool = False,
+    whole_too: bool = False,
 ) -> Verification | None:
     """``verify`` against the whole photo, or at the vote's place if the query is far finer there, and only
     if its pixels correlate there (``match_at``: most candidates of a tiny crop are chance votes, dismissed
-    in a few milliseconds instead of a SIFT pass each)."""
+    in a few milliseconds instead of a SIFT pass each). ``whole_too``: if that fails, the whole photo
+    (the best-voted few: a turned query's true photo can win its vote in the wrong bin)."""
     if cand.place is None or (cand.place[2] >= ZOOM_BELOW and not at_place):
         return verify(feats, size, loaded.feats, loaded.scale, mirrored)
     cx, cy, scale, turn = cand.place
     ncc, at, k = match_at(qgray, loaded.gray, (cx, cy), (scale * size[0], scale * size[1]), turn)
-    if at is None or ncc < PLACE_MIN_NCC:
-        return None
-    return verify_at(feats, size, loaded.gray, at, loaded.scale, 1 / (scale * k), mirrored=mirrored)
+    v = None
+    if at is not None and ncc >= (PLACE_MIN_NCC if abs(turn) <= UPRIGHT else PLACE_MIN_NCC_TURNED):
+        v = verify_at(feats, size, loaded.gray, at, loaded.scale, 1 / (scale * k), mirrored=mirrored)
+    if v is None and whole_too:
+        v = verify(feats, size, loaded.feats, loaded.scale, mirrored)
+    return v
 
 
 def _verify_candidates(
@@ -331,6 +342,7 @@ def _verify_candidates(
     t0: float,
     out: ExactResult,
     at_place: bool = False,
+    whole_too: int = 0,
 ) -> list[SearchHit]:
     shortlist = cands
     photos = photos_by_ids([c.photo_id for c in shortlist])
@@ -357,7 +369,7 @@ def _verify_candidates(
             continue
         out.verified_tried += 1
         out.tried.add(photo.id)
-        v = _verify_one(feats, qgray, size, cand, loaded, mirrored, at_place)
+        v = _verify_one(feats, qgray, size, cand, loaded, mirrored, at_place, whole_too=i < whole_too)
         found = None
         if v is not None:
             # The photo warped back into the query's frame: how closely it agrees pixel for pixel decides

@@ -70,6 +70,15 @@ def test_rotated_and_mirrored_crops_are_found(library, transpose):
     assert top.details.get("mirrored", False) == (transpose == Image.Transpose.FLIP_LEFT_RIGHT)
 
 
+@pytest.mark.parametrize(("name", "angle"), [("t3.jpg", 30), ("t3.jpg", -50), ("t3.jpg", 135), ("t0.jpg", -50)])
+def test_small_crop_of_a_turned_photo_is_verified(library, name, angle):
+    """A 120 px crop of the photo turned by any angle (a small query is verified where it sits, turned)."""
+    lib, photos = library
+    turned = Image.open(photos / name).convert("RGB").rotate(angle, resample=Image.Resampling.BICUBIC)
+    top = lib.search_image(_jpeg(turned.crop((340, 240, 460, 360)))).hits[0]
+    assert Path(top.path).name == name and top.kind == HitKind.EXACT
+
+
 def test_identical_copies_are_both_verified(library):
     lib, photos = library
     crop = Image.open(photos / "t2.jpg").crop((50, 60, 330, 300))
