@@ -241,7 +241,7 @@ def dense_hits(
 def _colour_offset(query: Image.Image, photo: Image.Image, box: Box) -> float:
     """Distance (RGB levels) between the query's mean colour and that of its place in the photo."""
     q = np.asarray(query.convert("RGB"), np.float32).reshape(-1, 3).mean(axis=0)
-    p = np.asarray(photo.convert("RGB").crop(tuple(round(v) for v in box)), np.float32).reshape(-1, 3).mean(axis=0)
+    p = np.asarray(photo.crop(tuple(round(v) for v in box)).convert("RGB"), np.float32).reshape(-1, 3).mean(axis=0)
     return round(float(np.linalg.norm(q - p)), 2)
 
 

@@ -144,16 +144,19 @@ def verify(
         return None
     if mirrored:  # flipped frame: original TL is at flipped TR, and so on
         quad = quad[[1, 0, 3, 2]]
-    full = quad * photo_scale
-    pw, ph = photo.size[0] * photo_scale, photo.size[1] * photo_scale
+    outline, box = _outline_and_box(quad * photo_scale, photo.size[0] * photo_scale, photo.size[1] * photo_scale)
+    return Verification(inliers, len(qp), outline, box, H, weak)
+
+
+def _outline_and_box(full: np.ndarray, width: float, height: float) -> tuple[tuple[tuple[float, float], ...], Box]:
+    """The quad (photo pixels) as an outline, and its bounding box clamped to the photo."""
     box = (
         float(max(0.0, full[:, 0].min())),
         float(max(0.0, full[:, 1].min())),
-        float(min(pw, full[:, 0].max())),
-        float(min(ph, full[:, 1].max())),
+        float(min(width, full[:, 0].max())),
+        float(min(height, full[:, 1].max())),
     )
-    outline = tuple((float(x), float(y)) for x, y in full)
-    return Verification(inliers, len(qp), outline, box, H, weak)
+    return tuple((float(x), float(y)) for x, y in full), box
 
 
 def photometric_check(query_gray: np.ndarray, photo_gray: np.ndarray, H: np.ndarray) -> float:
@@ -211,14 +214,7 @@ def verify_at(
         return None
     to_photo = np.array([[1 / z, 0, rx0], [0, 1 / z, ry0], [0, 0, 1]], np.float64)
     full = (np.array(v.outline, np.float64) / z + (rx0, ry0)) * photo_scale
-    pw_full, ph_full = photo_gray.shape[1] * photo_scale, photo_gray.shape[0] * photo_scale
-    box = (
-        float(max(0.0, full[:, 0].min())),
-        float(max(0.0, full[:, 1].min())),
-        float(min(pw_full, full[:, 0].max())),
-        float(min(ph_full, full[:, 1].max())),
-    )
-    outline = tuple((float(x), float(y)) for x, y in full)
+    outline, box = _outline_and_box(full, photo_gray.shape[1] * photo_scale, photo_gray.shape[0] * photo_scale)
     return Verification(v.inliers, v.matches, outline, box, to_photo @ v.homography, v.weak)
 
 
