@@ -34,7 +34,7 @@ from app.imaging.local_features import (
     full_features,
     query_frame,
 )
-from app.search.crop_dense import UPRIGHT, is_plain, match_at
+from app.search.crop_dense import UPRIGHT, is_plain, match_at, place_query
 from app.search.crop_pool import FEW_KEYPOINTS, ColourFn, ScreenFn, dense_candidates
 from app.search.crop_verify import (
     MIN_WARP_NCC,
@@ -73,6 +73,7 @@ DENSE_BUDGET_S = 0.4
 DENSE_MIN_TRIED = 8  # dense candidates tried whatever the time (unscreened: vote and colour order) ...
 DENSE_MIN_SCREENED = 4  # ... or, in the screen's order, this many
 
+TinyFn = Callable[[Photo], "tuple[np.ndarray, float] | None"]  # grid thumbnail, its pixels per working pixel
 DenseFn = Callable[[Image.Image, list[int], dict[int, float], float, int], list[SearchHit]]
 DENSE_TO_VERIFY = 2  # dense hits then verified with keypoints at their place
 # A query frame this much finer than its place in the photo (working pixels per query pixel: a 50 px
@@ -83,7 +84,8 @@ AT_PLACE_UPSCALE = 2.0  # a query its SIFT frame enlarges this much (under 180 p
 WHOLE_TOO = 3  # the best-voted candidates are also verified whole when verification at their place fails ...
 WHOLE_TOO_UPSCALE = 3.0  # ... unless SIFT enlarges the query more than this (under 120 px): a tiny object's
 # whole-photo fit fails anyway and the time is the screen's (with it, object recall@1 0.96 -> 0.94)
-PLACE_CANDIDATES = 48  # vote candidates tried at most, those after ``MAX_VERIFY_UNFOUND`` only at such a place
+PLACE_CANDIDATES = 160  # vote candidates tried at most, those after ``MAX_VERIFY_UNFOUND`` only at such a place
+THUMB_MIN_NCC = 0.8  # at the place in the thumbnail, before the working image is decoded (``_in_thumbnail``)
 PLACE_MIN_NCC = 0.8  # correlation at the vote's place needed to verify there (true tiny objects: 0.97-0.99) ...
 PLACE_MIN_NCC_TURNED = 0.65  # ... or at a turned place, where resampling the turned template costs correlation
 # (a smooth 120 px crop of a photo turned 30 degrees: 0.754 at its place; chance places 0.2-0.7)
@@ -194,6 +196,7 @@ def find_exact(
     dense: DenseFn | None = None,
     colour_shortlist: ColourFn | None = None,
     screen: ScreenFn | None = None,
+    tiny_of: TinyFn | None = None,
 ) -> ExactResult:
     """Verified hits for a query image, the photo it was cut from first (``rank_verified``).
 
@@ -230,7 +233,19 @@ def find_exact(
             shortlist += [c for c in more if c.place and (at_place or c.place[2] < ZOOM_BELOW)]
         whole_too = WHOLE_TOO if f <= WHOLE_TOO_UPSCALE else 0
         hits = _verify_candidates(
-            feats, qgray, size, shortlist, photos_by_ids, cache, load_photo, mirrored, t0, out, at_place, whole_too
+            feats,
+            qgray,
+            size,
+            shortlist,
+            photos_by_ids,
+            cache,
+            load_photo,
+            mirrored,
+            t0,
+            out,
+            at_place,
+            whole_too,
+            tiny_of,
         )
         pattern += [h for h in hits if h.kind != HitKind.EXACT]
         if any(h.kind == HitKind.EXACT for h in hits):
@@ -330,6 +345,20 @@ def _verify_one(
     return v
 
 
+def _in_thumbnail(
+    qsmall: np.ndarray, size: tuple[float, float], cand: Candidate, tiny: tuple[np.ndarray, float] | None
+) -> bool:
+    """False if the query clearly does not correlate at the candidate's place in its grid thumbnail (kept in
+    memory, ``crop_screen``): true places 0.94-0.98 there on the bench's tiny objects, 99 % of chance places
+    under 0.82. True when it cannot tell (no thumbnail, or the place under 8 px there)."""
+    if tiny is None or cand.place is None:
+        return True
+    g, t = tiny  # t: thumbnail pixels per working-image pixel
+    cx, cy, scale, turn = cand.place
+    ncc, at, _ = match_at(qsmall, g, (cx * t, cy * t), (scale * size[0] * t, scale * size[1] * t), turn)
+    return at is None or ncc >= THUMB_MIN_NCC
+
+
 def _verify_candidates(
     feats: Features,
     qgray: np.ndarray,
@@ -343,9 +372,11 @@ def _verify_candidates(
     out: ExactResult,
     at_place: bool = False,
     whole_too: int = 0,
+    tiny_of: TinyFn | None = None,
 ) -> list[SearchHit]:
     shortlist = cands
     photos = photos_by_ids([c.photo_id for c in shortlist])
+    qsmall = place_query(qgray)
     hits: list[SearchHit] = []
     best_verified = 0.0
     by_content: dict[str, tuple[Verification, float] | None] = {}
@@ -364,12 +395,15 @@ def _verify_candidates(
             if done is not None:
                 hits.append(_hit(photo, *done, cand.votes, mirrored))
             continue
+        checked = i >= whole_too and (at_place or (cand.place is not None and cand.place[2] < ZOOM_BELOW))
+        if checked and tiny_of is not None and not _in_thumbnail(qsmall, size, cand, tiny_of(photo)):
+            continue  # its place does not look like the query even in the thumbnail: not worth a decode
         loaded = cache.get(photo, load_photo)
         if loaded is None:
             continue
         out.verified_tried += 1
         out.tried.add(photo.id)
-        v = _verify_one(feats, qgray, size, cand, loaded, mirrored, at_place, whole_too=i < whole_too)
+        v = _verify_one(feats, qsmall, size, cand, loaded, mirrored, at_place, whole_too=i < whole_too)
         found = None
         if v is not None:
             # The photo warped back into the query's frame: how closely it agrees pixel for pixel decides

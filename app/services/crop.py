@@ -79,13 +79,26 @@ class CropSearchMixin(SearchMixin):
             ),
             colour_shortlist=self._colour_shortlist,
             screen=self._screen,
+            tiny_of=self._tiny_for_place,
         )
+
+    def _tiny_image(self, content_hash: str) -> np.ndarray | None:
+        """The photo's grid thumbnail as the screen's grey tiny image (kept in memory)."""
+        if self._tiny_images is None:
+            self._tiny_images = TinyImageCache()
+        return self._tiny_images.get(content_hash, self.paths.thumbnail_for(content_hash))
+
+    def _tiny_for_place(self, photo: Photo) -> tuple[np.ndarray, float] | None:
+        """The tiny image and its pixels per working-image pixel (whose long side is the photo's, at most
+        ``work_image_size``), for checking a vote's place before the working image is decoded."""
+        g = self._tiny_image(photo.content_hash) if photo.content_hash and photo.width and photo.height else None
+        if g is None:
+            return None
+        return g, max(g.shape) / min(max(photo.width or 1, photo.height or 1), self.settings.work_image_size)
 
     def _screen(self, image: Image.Image, ids: list[int], budget_s: float) -> tuple[list[Screened], list[int]]:
         """The coarse pixel screen (``crop_screen``) over the photos' grid thumbnails."""
-        if self._tiny_images is None:
-            self._tiny_images = TinyImageCache()
-        cache, hashes = self._tiny_images, {}
+        hashes: dict[int, str] = {}
         position = {pid: i for i, pid in enumerate(ids)}
 
         def tiny(pid: int) -> np.ndarray | None:
@@ -94,7 +107,7 @@ class CropSearchMixin(SearchMixin):
                 hashes.update(dict.fromkeys(batch, ""))
                 hashes.update({p.id: p.content_hash for p in self.repo.photos_by_ids(batch).values() if p.content_hash})
             h = hashes[pid]
-            return cache.get(h, self.paths.thumbnail_for(h)) if h else None
+            return self._tiny_image(h) if h else None
 
         return screen(image, ids, tiny, budget_s)
 

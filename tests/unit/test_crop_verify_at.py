@@ -71,3 +71,21 @@ def test_dense_hits_as_close_in_correlation_are_ranked_by_colour():
     # A sharper copy with its colours shifted correlates better still; the source keeps its colours.
     copy, source = hit(4, 0.9833, 30.4), hit(5, 0.9726, 0.21)
     assert [h.photo_id for h in rank_dense([copy, source])] == [5, 4]
+
+
+def test_place_check_in_the_thumbnail_tells_the_true_place_from_a_chance_one(tmp_path):
+    """Most vote candidates of a tiny crop are chance: their place is ruled out in the in-memory thumbnail,
+    before the photo is decoded; the true place passes."""
+    from app.search.crop import _in_thumbnail
+    from app.search.crop_dense import place_query
+    from app.search.crop_vote import Candidate
+
+    img, box = _photo_with_small_object(tmp_path)
+    _, qgray, size = _query(img, box, 34)
+    tiny = (np.asarray(img.convert("L").resize((128, 96), Image.Resampling.BOX)), 128 / 640)
+    scale = (box[2] - box[0]) / size[0]  # working pixels per query-frame pixel
+    centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+    q = place_query(qgray)
+    assert _in_thumbnail(q, size, Candidate(1, 1.0, (*centre, scale, 0.0)), tiny)
+    assert not _in_thumbnail(q, size, Candidate(2, 1.0, (150.0, 350.0, scale, 0.6)), tiny)
+    assert not _in_thumbnail(q, size, Candidate(3, 1.0, (*centre, scale, 1.2)), tiny)  # right place, wrong turn
