@@ -34,16 +34,15 @@ from app.imaging.local_features import (
     full_features,
     query_frame,
 )
-from app.search.crop_dense import UPRIGHT, is_plain, match_at, place_query
+from app.search.crop_dense import is_plain, place_query
+from app.search.crop_place import ZOOM_BELOW, TinyFn, in_thumbnail, verify_one
 from app.search.crop_pool import FEW_KEYPOINTS, ColourFn, ScreenFn, dense_candidates
 from app.search.crop_verify import (
     MIN_WARP_NCC,
     WEAK_MIN_INLIERS,
-    CandidateImage,
     PhotoFeatureCache,
     Verification,
     photometric_check,
-    verify,
     verify_at,
 )
 from app.search.crop_vote import Candidate, hough_vote
@@ -73,22 +72,13 @@ DENSE_BUDGET_S = 0.4
 DENSE_MIN_TRIED = 8  # dense candidates tried whatever the time (unscreened: vote and colour order) ...
 DENSE_MIN_SCREENED = 4  # ... or, in the screen's order, this many
 
-TinyFn = Callable[[Photo], "tuple[np.ndarray, float] | None"]  # grid thumbnail, its pixels per working pixel
 DenseFn = Callable[[Image.Image, list[int], dict[int, float], float, int], list[SearchHit]]
 DENSE_TO_VERIFY = 2  # dense hits then verified with keypoints at their place
-# A query frame this much finer than its place in the photo (working pixels per query pixel: a 50 px
-# object, upscaled 7x for SIFT, is at 0.14) has keypoints finer than any the whole photo's SIFT finds
-# there: it is verified at the vote's place, enlarged (``crop_verify.verify_at``).
-ZOOM_BELOW = 0.5
 AT_PLACE_UPSCALE = 2.0  # a query its SIFT frame enlarges this much (under 180 px) is verified at places only
 WHOLE_TOO = 3  # the best-voted candidates are also verified whole when verification at their place fails ...
 WHOLE_TOO_UPSCALE = 3.0  # ... unless SIFT enlarges the query more than this (under 120 px): a tiny object's
 # whole-photo fit fails anyway and the time is the screen's (with it, object recall@1 0.96 -> 0.94)
 PLACE_CANDIDATES = 160  # vote candidates tried at most, those after ``MAX_VERIFY_UNFOUND`` only at such a place
-THUMB_MIN_NCC = 0.8  # at the place in the thumbnail, before the working image is decoded (``_in_thumbnail``)
-PLACE_MIN_NCC = 0.8  # correlation at the vote's place needed to verify there (true tiny objects: 0.97-0.99) ...
-PLACE_MIN_NCC_TURNED = 0.65  # ... or at a turned place, where resampling the turned template costs correlation
-# (a smooth 120 px crop of a photo turned 30 degrees: 0.754 at its place; chance places 0.2-0.7)
 # Verified hits whose warp residuals (1 - NCC) are within this factor of each other are ranked by inliers.
 NCC_TIE_RATIO = 1.5
 NCC_TIE_FLOOR = 0.002
@@ -223,7 +213,7 @@ def find_exact(
         if not mirrored:
             out.candidates = cands
         # A small query (upscaled for SIFT) is verified at each candidate's place, checked in a few ms
-        # (``_verify_one``), so more of its candidates are tried; so are those a larger query is tiny in.
+        # (``crop_place.verify_one``), so more of its candidates are tried; so are those a larger query is tiny in.
         at_place = f >= AT_PLACE_UPSCALE
         shortlist = cands[: MIRROR_VERIFY if mirrored else MAX_VERIFY_UNFOUND]
         if len(feats) < WEAK_MIN_INLIERS:
@@ -319,46 +309,6 @@ def _verify_places(
     return found
 
 
-def _verify_one(
-    feats: Features,
-    qgray: np.ndarray,
-    size: tuple[float, float],
-    cand: Candidate,
-    loaded: CandidateImage,
-    mirrored: bool,
-    at_place: bool = False,
-    whole_too: bool = False,
-) -> Verification | None:
-    """``verify`` against the whole photo, or at the vote's place if the query is far finer there, and only
-    if its pixels correlate there (``match_at``: most candidates of a tiny crop are chance votes, dismissed
-    in a few milliseconds instead of a SIFT pass each). ``whole_too``: if that fails, the whole photo
-    (the best-voted few: a turned query's true photo can win its vote in the wrong bin)."""
-    if cand.place is None or (cand.place[2] >= ZOOM_BELOW and not at_place):
-        return verify(feats, size, loaded.feats, loaded.scale, mirrored)
-    cx, cy, scale, turn = cand.place
-    ncc, at, k = match_at(qgray, loaded.gray, (cx, cy), (scale * size[0], scale * size[1]), turn)
-    v = None
-    if at is not None and ncc >= (PLACE_MIN_NCC if abs(turn) <= UPRIGHT else PLACE_MIN_NCC_TURNED):
-        v = verify_at(feats, size, loaded.gray, at, loaded.scale, 1 / (scale * k), mirrored=mirrored)
-    if v is None and whole_too:
-        v = verify(feats, size, loaded.feats, loaded.scale, mirrored)
-    return v
-
-
-def _in_thumbnail(
-    qsmall: np.ndarray, size: tuple[float, float], cand: Candidate, tiny: tuple[np.ndarray, float] | None
-) -> bool:
-    """False if the query clearly does not correlate at the candidate's place in its grid thumbnail (kept in
-    memory, ``crop_screen``): true places 0.94-0.98 there on the bench's tiny objects, 99 % of chance places
-    under 0.82. True when it cannot tell (no thumbnail, or the place under 8 px there)."""
-    if tiny is None or cand.place is None:
-        return True
-    g, t = tiny  # t: thumbnail pixels per working-image pixel
-    cx, cy, scale, turn = cand.place
-    ncc, at, _ = match_at(qsmall, g, (cx * t, cy * t), (scale * size[0] * t, scale * size[1] * t), turn)
-    return at is None or ncc >= THUMB_MIN_NCC
-
-
 def _verify_candidates(
     feats: Features,
     qgray: np.ndarray,
@@ -396,14 +346,14 @@ def _verify_candidates(
                 hits.append(_hit(photo, *done, cand.votes, mirrored))
             continue
         checked = i >= whole_too and (at_place or (cand.place is not None and cand.place[2] < ZOOM_BELOW))
-        if checked and tiny_of is not None and not _in_thumbnail(qsmall, size, cand, tiny_of(photo)):
+        if checked and tiny_of is not None and not in_thumbnail(qsmall, size, cand, tiny_of(photo)):
             continue  # its place does not look like the query even in the thumbnail: not worth a decode
         loaded = cache.get(photo, load_photo)
         if loaded is None:
             continue
         out.verified_tried += 1
         out.tried.add(photo.id)
-        v = _verify_one(feats, qsmall, size, cand, loaded, mirrored, at_place, whole_too=i < whole_too)
+        v = verify_one(feats, qsmall, size, cand, loaded, mirrored, at_place, whole_too=i < whole_too)
         found = None
         if v is not None:
             # The photo warped back into the query's frame: how closely it agrees pixel for pixel decides

@@ -76,8 +76,8 @@ def test_dense_hits_as_close_in_correlation_are_ranked_by_colour():
 def test_place_check_in_the_thumbnail_tells_the_true_place_from_a_chance_one(tmp_path):
     """Most vote candidates of a tiny crop are chance: their place is ruled out in the in-memory thumbnail,
     before the photo is decoded; the true place passes."""
-    from app.search.crop import _in_thumbnail
     from app.search.crop_dense import place_query
+    from app.search.crop_place import in_thumbnail as _in_thumbnail
     from app.search.crop_vote import Candidate
 
     img, box = _photo_with_small_object(tmp_path)
