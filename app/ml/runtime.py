@@ -65,6 +65,9 @@ def import_ultralytics() -> ModuleType:
         _yolo_offline_ours = True
     prepare_torch()
     had_omp = "OMP_NUM_THREADS" in os.environ
+    from PIL import Image
+
+    pil_open = Image.open
     # ultralytics logs to stdout (a first run even announces its new settings file); stdout belongs to
     # the CLI's --json output, so its handler is bound to stderr while it is created at import.
     with redirect_stdout(sys.stderr):
@@ -77,6 +80,11 @@ def import_ultralytics() -> ModuleType:
     if not had_omp:
         # Its "1" would otherwise leak into every child process we start.
         os.environ.pop("OMP_NUM_THREADS", None)
+    # ultralytics >= 8.4 replaces PIL's Image.open for the whole process: on any file Pillow cannot
+    # identify (every corrupt photo) it pip-installs pi-heif when online, and raises ImportError instead
+    # of UnidentifiedImageError when not, so a corrupt file stopped being reported as one. Shoebox
+    # decodes its photos itself; the detector gets pixels, never paths.
+    Image.open = pil_open
     return ultralytics
 
 
