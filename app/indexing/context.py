@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from app.core.models import IndexStats
 from app.core.paths import LibraryPaths
+from app.core.priority import QueryFirst
 from app.core.protocols import Detector, ImageEncoder, TextReader
 from app.core.settings import Settings
 from app.storage.repository import PhotoRepository
@@ -25,6 +26,7 @@ class IndexContext:
     stats: IndexStats = field(default_factory=IndexStats)
     spool_bytes: int = 0
     spool_lock: threading.Lock = field(default_factory=threading.Lock)
+    priority: QueryFirst = field(default_factory=QueryFirst)  # the library's: searches hold it
 
     @property
     def clip_model(self) -> str | None:

@@ -73,6 +73,7 @@ def _prepare(ctx: IndexContext, moves: MoveClaims, item: WorkItem) -> _Prepared:
             rec.moved_from = moved_from
             return _Prepared(rec)
         s = ctx.settings
+        ctx.priority.wait_turn()  # a search running now gets the cores first
         decoded = decode_bytes(data, s.work_image_size, s.max_image_pixels)
         del data
     except DecodeError as exc:
@@ -144,6 +145,7 @@ def _embed(ctx: IndexContext, batch: list[_Prepared]) -> list[FastRecord]:
     """The model step: one CLIP batch for the whole photos of this batch (on the caller's thread)."""
     with_image = [p for p in batch if p.image is not None]
     if ctx.encoder is not None and with_image:
+        ctx.priority.wait_turn()
         vectors = ctx.encoder.encode_images([p.image for p in with_image])
         ctx.stats.model_images += len(with_image)
         for p, vec in zip(with_image, vectors, strict=True):

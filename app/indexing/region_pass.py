@@ -98,6 +98,7 @@ def run_region_pass(
     can_regions = ctx.encoder is not None and ctx.regions_key is not None
 
     def load(photo: Photo) -> _Loaded:
+        ctx.priority.wait_turn(cancel)
         loaded = _load(ctx, photo)
         loaded.regions = can_regions and (region_ids is None or photo.id in region_ids)
         loaded.ocr = ctx.ocr is not None and photo.id in ocr_ids
@@ -128,6 +129,7 @@ def _analyse(ctx: IndexContext, batch: list[_Loaded]) -> list[_Result]:
     """OCR and region steps of a batch, each on the photos due for it, from the same images."""
     texts = {r.photo_id: r for r in read_text(ctx, [(b.photo, b.image) for b in batch if b.ocr and b.image])}
     due = [b for b in batch if b.regions]
+    ctx.priority.wait_turn()
     regions = {r.photo_id: r for r in _regions(ctx, due)} if due else {}
     for b in batch:
         b.image = None

@@ -8,7 +8,11 @@ ultralytics. The parent holds proxies that implement the pipeline's narrow proto
 code do not change.
 
 One pipe per model ("channel"), served by its own thread in the child: a text query from the search box
-does not queue behind an indexing batch. Images cross as raw pixel bytes (``send_bytes`` of
+does not queue behind an indexing batch. A channel may serve another channel's model (``ModelSpec.shares``):
+a dropped image's embedding goes through its own pipe to the indexer's image model and runs as an urgent
+forward beside the indexing chunk in flight, instead of after a whole region batch of ~100 crops, without a
+second copy of the weights (random-init ViT-B/32, 300 photos, region pass running: drop to results 2.66 s
+median before, see docs/find-it.md). Images cross as raw pixel bytes (``send_bytes`` of
 ``Image.tobytes()``, no pickling of pixels: the pipe is written straight from the buffer with the GIL
 released) and are rebuilt with ``Image.frombytes``, so the child sees exactly the parent's pixels and
 returns exactly the vectors an in-process model would.
@@ -20,16 +24,14 @@ proxies report themselves unavailable: the library turns semantic features off a
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
-import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,7 @@ from PIL import Image
 
 from app.core.errors import ModelProcessError, ModelUnavailableError
 from app.core.models import Detection, ModelStatus
+from app.ml.host_child import serve
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class ModelSpec:
 
     kind: str  # "clip" (app.ml.clip.ClipEncoder) or "detector" (app.ml.detector.ObjectDetector)
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    shares: str | None = None  # serve this channel's model object (its spec builds it), as urgent forwards
 
     def build(self) -> Any:
         """The real model object (cheap: nothing is loaded until its first forward)."""
@@ -68,92 +72,6 @@ class ModelSpec:
 
             return ObjectDetector(**self.kwargs)
         raise ValueError(f"unknown model kind {self.kind!r}")
-
-
-# The child
-
-
-def _serve(conns: dict[str, Connection], specs: dict[str, ModelSpec], warm: bool, nice: int) -> None:
-    """The child's main: one thread per channel; exit as soon as the parent is gone."""
-    if nice and hasattr(os, "nice"):
-        with contextlib.suppress(OSError):
-            os.nice(nice)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal is the parent's to handle
-    threads = [
-        threading.Thread(target=_serve_channel, args=(conn, specs[name]), name=f"host-{name}", daemon=True)
-        for name, conn in conns.items()
-    ]
-    for t in threads:
-        t.start()
-    if warm:
-        threading.Thread(target=_warm, args=(specs,), name="host-warm", daemon=True).start()
-    parent = multiprocessing.parent_process()
-    while any(t.is_alive() for t in threads):  # every channel reads EOF once the parent closes it
-        if parent is not None and wait([parent.sentinel], timeout=0.5):
-            break  # the parent died without closing anything (killed, crashed)
-    os._exit(0)  # daemon threads may be inside a forward; nothing of theirs needs saving
-
-
-# torch, open_clip and ultralytics imported (or models built) from two threads at once crash the
-# child (SIGSEGV seen with the warm-up importing ultralytics while a channel built CLIP): one at a time.
-_LOADING = threading.Lock()
-
-
-def _warm(specs: dict[str, ModelSpec]) -> None:
-    """Import the libraries while the parent is still scanning: the first batch then waits less."""
-    from app.ml.runtime import import_open_clip, import_ultralytics
-
-    with _LOADING:
-        try:
-            kinds = {s.kind for s in specs.values()}
-            if "clip" in kinds:
-                import_open_clip()
-            if "detector" in kinds:
-                import_ultralytics()
-        except Exception:  # the first real call reports it properly
-            log.debug("model host warm-up failed", exc_info=True)
-
-
-def _serve_channel(conn: Connection, spec: ModelSpec) -> None:
-    model: Any = None
-    loaded = False
-    while True:
-        try:
-            op, args, frames = conn.recv()
-            images = [Image.frombytes(mode, size, conn.recv_bytes()) for mode, size in frames]
-        except (EOFError, OSError):
-            return  # the parent closed the channel or went away
-        try:
-            if model is None:
-                model = spec.build()
-            if op != "call" and not loaded:
-                with _LOADING:
-                    model.load()
-                loaded = True
-            if op == "encode_images":
-                result: Any = np.asarray(model.encode_images(images), np.float32)
-            elif op == "encode_texts":
-                result = np.asarray(model.encode_texts(args), np.float32)
-            elif op == "detect":
-                result = [[(d.box, d.label, d.confidence) for d in dets] for dets in model.detect(images)]
-            elif op == "call" and args[0] == "status":  # cheap, and must not wait for the warm-up
-                result = model.status()
-            elif op == "call":  # hint, download, load, release: may import open_clip or ultralytics
-                name, call_args = args
-                with _LOADING:
-                    result = getattr(model, name)(*call_args)
-            else:
-                raise ValueError(f"unknown operation {op!r}")
-            reply: tuple = ("ok", result, getattr(model, "forward_seconds", 0.0))
-        except ModelUnavailableError as exc:
-            reply = ("unavailable", str(exc), exc.hint)
-        except Exception as exc:
-            log.debug("model host call failed", exc_info=True)
-            reply = ("error", f"{type(exc).__name__}: {exc}", "")
-        try:
-            conn.send(reply)
-        except (EOFError, OSError):
-            return
 
 
 # The parent
@@ -205,7 +123,7 @@ class ModelHost:
             ctx = multiprocessing.get_context("spawn")
             ends = {name: ctx.Pipe(duplex=True) for name in self.specs}
             process = ctx.Process(
-                target=_serve,
+                target=serve,
                 args=({n: child for n, (_p, child) in ends.items()}, self.specs, self.warm, self.nice),
                 name="shoebox-models",
                 daemon=True,  # multiprocessing's atexit also ends it, should the parent exit normally

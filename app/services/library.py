@@ -15,6 +15,7 @@ from typing import Any, Self
 from app.core.errors import BadInputError, LibraryBusyError, LibraryError, ModelProcessError
 from app.core.models import Folder, IndexStats, LibraryStatus, ModelStatus
 from app.core.paths import LibraryPaths, default_library_dir
+from app.core.priority import QueryFirst
 from app.core.progress import CancelToken, ProgressCallback, no_progress
 from app.core.protocols import Detector, ImageEncoder
 from app.core.settings import Settings, load_settings, save_settings
@@ -55,7 +56,9 @@ class LibraryCore:
         self._statuses: dict[str, ModelStatus] | None = None
         self._use_host = model_host
         self._host: Any = None  # app.ml.host.ModelHost once the configured models are resolved
+        self._query_encoder: ImageEncoder | None = None  # the host's query pipe to the image model
         self._models_lock = threading.Lock()  # the window resolves models from several threads
+        self.priority = QueryFirst()  # searches hold it; this library's indexing passes step aside
 
     @classmethod
     def open(
@@ -137,8 +140,9 @@ class LibraryCore:
             self._host = ModelHost(specs)
             self._host.on_exit(self._on_models_exit)
             built = {name: self._host.proxy(name) for name in specs}
+            self._query_encoder = built.get("query")
         else:
-            built = {name: spec.build() for name, spec in specs.items() if name != "text"}
+            built = {name: spec.build() for name, spec in specs.items() if name not in ("text", "query")}
         if self._encoder is _AUTO:
             self._encoder = built["image"]
         if self._detector is _AUTO:
@@ -160,6 +164,8 @@ class LibraryCore:
             clip = {"model_name": s.clip_model, "pretrained": s.clip_pretrained, "models_dir": self.paths.models}
             specs["image"] = ModelSpec("clip", {**clip, "batch_size": s.clip_batch, "image_only": True})
             specs["text"] = ModelSpec("clip", {**clip, "text_only": True, "forward_threads": 1})
+            # A query image's own pipe to the indexer's image model (in the model process only).
+            specs["query"] = ModelSpec("clip", specs["image"].kwargs, shares="image")
         if self._detector is _AUTO:
             # Small detector batches: no faster on a CPU, and each image in a batch costs ~20 MB.
             specs["detector"] = ModelSpec(
@@ -204,6 +210,13 @@ class LibraryCore:
         return self._encoder if self._statuses["clip"].available else None  # type: ignore[return-value,index]
 
     @property
+    def query_encoder(self) -> ImageEncoder | None:
+        """The image encoder for query images: with the model process, a pipe of its own to the same model,
+        so a dropped image does not queue behind an indexing batch. None when semantic features are off."""
+        encoder = self.encoder
+        return self._query_encoder if encoder is not None and self._query_encoder is not None else encoder
+
+    @property
     def detector(self) -> Detector | None:
         """The object detector, or None when its weights are missing (tiles only)."""
         self._resolve_models()
@@ -231,7 +244,9 @@ class LibraryCore:
         return self.model_status()
 
     def _context(self) -> IndexContext:
-        return IndexContext(self.paths, self.settings, self.repo, self.vectors, self.encoder, self.detector)
+        return IndexContext(
+            self.paths, self.settings, self.repo, self.vectors, self.encoder, self.detector, priority=self.priority
+        )
 
     # Folders and indexing
 

@@ -42,6 +42,10 @@ class SearchMixin(LibraryCore):
         """
         if query.is_empty:
             raise BadInputError("empty query: give some text, an image, a region of a photo, a tag or a colour")
+        with self.priority.query():  # the user is waiting: indexing in the background steps aside
+            return self._search(query)
+
+    def _search(self, query: SearchQuery) -> SearchResults:
         t0 = time.perf_counter()
         results = SearchResults()
         allowed = self._filter_ids(query, results)  # tags (and a colour next to text/image): a filter
@@ -161,7 +165,7 @@ class SearchMixin(LibraryCore):
         model = encoder.model_id
         positives: list[np.ndarray] = []
         if qimg is not None:
-            positives.append(np.asarray(encoder.encode_images([qimg.image]))[0])
+            positives.append(np.asarray((self.query_encoder or encoder).encode_images([qimg.image]))[0])
         negative_vecs: list[np.ndarray] = []
         if texts or negatives:
             text_encoder = self.text_encoder

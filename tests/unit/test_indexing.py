@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from app.core.errors import BadInputError, LibraryBusyError
 from app.core.models import PhotoState, RegionKind
+from app.core.priority import QueryFirst
 from app.core.progress import CancelToken
 from app.services import Library
 from tests.conftest import make_photo
@@ -267,3 +269,29 @@ def test_corrupt_database_is_a_clear_library_error(tmp_path):
     (tmp_path / "lib" / "shoebox.db").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(LibraryError, match="cannot open library database"):
         Library.open(tmp_path / "lib")
+
+
+def test_indexing_steps_aside_while_a_search_runs(open_library, photos_dir):
+    lib = open_library()
+    finished = threading.Event()
+    worker = threading.Thread(target=lambda: (lib.index([photos_dir]), finished.set()), daemon=True)
+    with lib.priority.query():  # what Library.search holds while the user waits for results
+        worker.start()
+        time.sleep(0.8)
+        assert not finished.is_set()
+        assert lib.status().indexed == 0, "no photo is decoded while a search runs"
+    worker.join(60)
+    assert finished.is_set() and lib.status().indexed == 7
+    assert lib.priority.waited_s > 0.3
+
+
+def test_a_burst_of_searches_slows_indexing_but_never_stops_it():
+    gate = QueryFirst(max_hold_s=0.2)
+    with gate.query():
+        t0 = time.monotonic()
+        assert gate.wait_turn() == pytest.approx(0.2, abs=0.1)
+        cancel = CancelToken()
+        cancel.cancel()
+        assert gate.wait_turn(cancel) < 0.1, "a cancelled pass does not wait"
+        assert time.monotonic() - t0 < 0.5
+    assert gate.wait_turn() == 0.0

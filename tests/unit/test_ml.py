@@ -141,6 +141,30 @@ def test_concurrent_first_use_loads_once_and_release_reloads() -> None:
     np.testing.assert_allclose(enc.encode_images(_images(3)), results[0], atol=1e-6)
 
 
+def test_a_query_image_is_embedded_while_an_indexing_forward_is_in_flight(tiny: ClipEncoder) -> None:
+    expected = tiny.encode_images(_images(1))
+    answers: dict[str, np.ndarray] = {}
+    with tiny._infer_lock:  # an indexing chunk's forward holds it for its whole duration
+        urgent = threading.Thread(target=lambda: answers.update(urgent=tiny.encode_images(_images(1), urgent=True)))
+        queued = threading.Thread(target=lambda: answers.update(queued=tiny.encode_images(_images(1))))
+        urgent.start()
+        queued.start()
+        urgent.join(30)
+        assert "urgent" in answers and "queued" not in answers, "only the query image went ahead"
+    queued.join(30)
+    np.testing.assert_allclose(answers["urgent"], expected, atol=1e-6)
+    np.testing.assert_allclose(answers["queued"], expected, atol=1e-6)
+
+
+def test_a_corrupt_photo_is_still_reported_as_one_once_the_detector_is_imported() -> None:
+    from app.imaging.decode import DecodeError, decode_bytes
+    from app.ml.runtime import import_ultralytics
+
+    import_ultralytics()
+    with pytest.raises(DecodeError, match="not an image"):
+        decode_bytes(b"this is not an image")  # no pip install of a HEIF plugin, no ImportError
+
+
 def test_missing_pretrained_weights_say_what_to_put_where(tmp_path: Path) -> None:
     enc = ClipEncoder("ViT-B-32", "laion2b_s34b_b79k", models_dir=tmp_path)
     status = enc.status()

@@ -80,6 +80,37 @@ def test_host_gives_the_same_answers_as_in_process_models(host: ModelHost) -> No
     assert encoder.encode_images([]).shape == (0, 64)
 
 
+def test_a_query_image_does_not_wait_for_an_indexing_batch_and_shares_its_model() -> None:
+    import threading
+
+    image_spec = SPECS["image"]
+    h = ModelHost({"image": image_spec, "query": ModelSpec("clip", image_spec.kwargs, shares="image")}, warm=False)
+    try:
+        indexer, query = h.proxy("image"), h.proxy("query")
+        indexer.encode_images(_images(1))  # loads the model
+        batch = [im.convert("RGB") for im in _images(3)] * 96  # 9 forward chunks of 32
+        done: dict[str, float] = {}
+
+        def index_batch() -> None:
+            indexer.encode_images(batch)
+            done["batch"] = time.monotonic()
+
+        worker = threading.Thread(target=index_batch)
+        worker.start()
+        time.sleep(0.15)  # the batch is in the child now
+        assert "batch" not in done, "the batch must still be running for this test to mean anything"
+        vec = query.encode_images(_images(1))
+        done["query"] = time.monotonic()
+        worker.join(120)
+        assert done["query"] < done["batch"], "the query was answered between two chunks of the batch"
+        np.testing.assert_array_equal(vec, image_spec.build().encode_images(_images(1)))
+        # One model object in the child: the query channel's total forward time includes the indexer's.
+        query.encode_images(_images(1))
+        assert query.forward_seconds > indexer.forward_seconds > 0
+    finally:
+        h.close()
+
+
 def test_a_model_error_in_the_child_is_a_model_error_here(host: ModelHost) -> None:
     with pytest.raises(ModelUnavailableError, match=r"images only|texts only"):
         host.request("text", "encode_images", None, _images(1))
