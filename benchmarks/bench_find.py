@@ -32,7 +32,7 @@ TINY_CLIP = {"clip_model": "shoebox-tiny", "clip_pretrained": "none"}
 TYPED = ["red ", "car ", "on ", "the ", "street"]  # typed word by word with pauses, as a person would
 
 
-def build_library(lib_dir: Path, photos_dir: Path, n: int) -> dict:
+def build_library(lib_dir: Path, photos_dir: Path, n: int, clip: dict = TINY_CLIP) -> dict:
     from app.core.paths import LibraryPaths
     from app.services import Library
     from benchmarks.common import corpus_photos
@@ -48,7 +48,7 @@ def build_library(lib_dir: Path, photos_dir: Path, n: int) -> dict:
             except OSError:
                 shutil.copy2(p, dest)
     t0 = time.perf_counter()
-    with Library.open(lib_dir, create=True, overrides=TINY_CLIP, persist_overrides=True, detector=None) as lib:
+    with Library.open(lib_dir, create=True, overrides=clip, persist_overrides=True, detector=None) as lib:
         stats = lib.index([photos_dir], regions=False)
         lib.status()  # builds and saves the feature and vector caches
     return {"indexed": stats.indexed, "failed": stats.failed, "index_s": round(time.perf_counter() - t0, 1)}
@@ -78,11 +78,13 @@ def make_queries(library, out_dir: Path, n: int, seed: int = 7) -> list[tuple[Pa
     return queries
 
 
-def facade_baseline(lib_dir: Path, queries, warm) -> dict:
+def facade_baseline(lib_dir: Path, queries, warm, clip: dict = TINY_CLIP) -> dict:
     """The bare facade on the window's crops, in a fresh process (cold caches, as the window had them)."""
     import subprocess
 
-    spec = json.dumps({"lib": str(lib_dir), "queries": [(str(p), pid) for p, pid in queries], "warm": str(warm[0])})
+    spec = json.dumps(
+        {"lib": str(lib_dir), "queries": [(str(p), pid) for p, pid in queries], "warm": str(warm[0]), "clip": clip}
+    )
     code = "import sys, json; from benchmarks.bench_find import _facade_child; _facade_child(sys.argv[1])"
     out = subprocess.run([sys.executable, "-c", code, spec], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -95,7 +97,7 @@ def _facade_child(spec: str) -> None:
     from app.services import Library
 
     args = json.loads(spec)
-    with Library.open(args["lib"], overrides=TINY_CLIP, detector=None) as library:
+    with Library.open(args["lib"], overrides=args["clip"], detector=None) as library:
         queries = [(Path(p), pid) for p, pid in args["queries"]]
         # On a worker thread like the window's: torch on the main thread uses every core for the query's CLIP
         # forward, and its OpenMP threads spinning beside OpenCV made crop search ~3x slower on 2 loaded cores.
@@ -284,16 +286,22 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=500)
     ap.add_argument("--queries", type=int, default=10)
     ap.add_argument("--library", help="keep the indexed library here (reused when it exists)")
+    ap.add_argument(
+        "--clip-model",
+        default=TINY_CLIP["clip_model"],
+        help="open_clip architecture, random init (e.g. ViT-B-32: a real model's cost, no weights needed)",
+    )
     args = ap.parse_args()
     os.environ.setdefault("YOLO_OFFLINE", "1")
     tmp = Path(tempfile.mkdtemp(prefix="shoebox-bench-find-"))
     lib_dir = Path(args.library) if args.library else tmp / "lib"
-    out: dict = {"photos": args.photos, "models": "random-init shoebox-tiny CLIP, no detector"}
+    clip = {"clip_model": args.clip_model, "clip_pretrained": "none"}
+    out: dict = {"photos": args.photos, "models": f"random-init {args.clip_model} CLIP, no detector"}
     try:
-        out["library"] = build_library(lib_dir, lib_dir.parent / (lib_dir.name + "-photos"), args.photos)
+        out["library"] = build_library(lib_dir, lib_dir.parent / (lib_dir.name + "-photos"), args.photos, clip)
         from app.services import Library
 
-        with Library.open(lib_dir, overrides=TINY_CLIP, detector=None) as lib:
+        with Library.open(lib_dir, overrides=clip, detector=None) as lib:
             queries = make_queries(lib, tmp / "queries", 2 * args.queries)
         from PySide6.QtCore import QSettings
         from PySide6.QtWidgets import QApplication
@@ -302,7 +310,7 @@ def main() -> None:
         from app.ui.main_window import MainWindow
 
         app = QApplication.instance() or QApplication([])
-        source = LibrarySource(lib_dir, TINY_CLIP, detector=None)
+        source = LibrarySource(lib_dir, clip, detector=None)
         window = MainWindow(source, QSettings(str(tmp / "w.ini"), QSettings.Format.IniFormat), scan_on_open=False)
         window.resize(1280, 820)
         window.show()
@@ -321,7 +329,7 @@ def main() -> None:
         out["duplicates_compute"] = dupes_real(app, window)
         out["duplicates_view"] = dupes_view(app, window)
         window.close()
-        out["facade_baseline_fresh_process"] = facade_baseline(lib_dir, queries[:n], queries[n])
+        out["facade_baseline_fresh_process"] = facade_baseline(lib_dir, queries[:n], queries[n], clip)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(out, indent=2))
