@@ -30,11 +30,7 @@ class QueryFirst:
         self.max_hold_s = max_hold_s
         self._running = 0
         self._idle = threading.Condition()
-        self.waited_s = 0.0  # total time background steps stood aside (reported in the stats)
-
-    @property
-    def busy(self) -> bool:
-        return self._running > 0
+        self.waited_s = 0.0  # total time background steps stood aside (tests and benchmarks read it)
 
     @contextmanager
     def query(self) -> Iterator[None]:
