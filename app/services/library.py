@@ -214,7 +214,7 @@ class LibraryCore:
         """The image encoder for query images: with the model process, a pipe of its own to the same model,
         so a dropped image does not queue behind an indexing batch. None when semantic features are off."""
         encoder = self.encoder
-        return self._query_encoder if encoder is not None and self._query_encoder is not None else encoder
+        return None if encoder is None else self._query_encoder or encoder
 
     @property
     def detector(self) -> Detector | None:

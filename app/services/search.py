@@ -156,7 +156,7 @@ class SearchMixin(LibraryCore):
     def _semantic_hits(self, query: SearchQuery, qimg: QueryImage | None, results: SearchResults) -> list[SearchHit]:
         texts = [query.text] if query.text and query.text.strip() else []
         negatives = [n for n in query.negative if n and n.strip()]
-        encoder = self.encoder
+        encoder = self.query_encoder  # the image encoder (in the window: its own pipe to the model)
         if encoder is None:
             if texts or negatives:
                 raise ModelUnavailableError(self._needs_weights_message())
@@ -165,7 +165,7 @@ class SearchMixin(LibraryCore):
         model = encoder.model_id
         positives: list[np.ndarray] = []
         if qimg is not None:
-            positives.append(np.asarray((self.query_encoder or encoder).encode_images([qimg.image]))[0])
+            positives.append(np.asarray(encoder.encode_images([qimg.image]))[0])
         negative_vecs: list[np.ndarray] = []
         if texts or negatives:
             text_encoder = self.text_encoder
